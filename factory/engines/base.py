@@ -1,0 +1,133 @@
+"""The one engine interface: a batch of chats + a JSON schema + sampling settings -> parsed results.
+
+Backends implement only `_generate_raw` (text, finish reason, token counts). Parsing, validation and
+the retry policy live here, so every backend fails the same way: an output that stops on `length` or
+does not validate is retried once with a larger token budget, then recorded as failed with its reason
+— never patched into valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import jsonschema
+
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Request:
+    chat: Chat
+    seed: int
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    text: str
+    finish_reason: str  # "stop" or "length"
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Result:
+    parsed: dict[str, Any] | None
+    raw: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: int
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def check_output(raw: RawOutput, validator: jsonschema.protocols.Validator) -> tuple[dict | None, str | None]:
+    """Return (parsed, None) for a complete, schema-valid output, else (None, reason)."""
+    if raw.finish_reason == "length":
+        return None, f"output truncated at {raw.completion_tokens} tokens (finish_reason=length)"
+    try:
+        parsed = json.loads(raw.text)
+    except json.JSONDecodeError as exc:
+        return None, f"output is not JSON: {exc.msg} at char {exc.pos}"
+    errors = sorted(validator.iter_errors(parsed), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(root)"
+        return None, f"schema violation at {where}: {errors[0].message[:200]}"
+    return parsed, None
+
+
+class Engine(ABC):
+    """A loaded model that answers chats under a JSON-schema constraint."""
+
+    name: str = "engine"
+    retry_token_factor: int = 2
+
+    @abstractmethod
+    def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
+        """Generate one constrained output per request, in order."""
+
+    def generate(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[Result]:
+        validator = jsonschema.Draft202012Validator(schema)
+        results: list[Result | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        budgets = [sampling, replace(sampling, max_tokens=sampling.max_tokens * self.retry_token_factor)]
+        for attempt, budget in enumerate(budgets, start=1):
+            if not pending:
+                break
+            raws = self._generate_raw([requests[i] for i in pending], schema, budget)
+            still_failing = []
+            for index, raw in zip(pending, raws, strict=True):
+                parsed, error = check_output(raw, validator)
+                results[index] = Result(
+                    parsed=parsed,
+                    raw=raw.text,
+                    finish_reason=raw.finish_reason,
+                    prompt_tokens=raw.prompt_tokens,
+                    completion_tokens=raw.completion_tokens,
+                    attempts=attempt,
+                    error=error,
+                )
+                if error is not None:
+                    still_failing.append(index)
+            pending = still_failing
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        """Release the model (processes, memory). Safe to call twice."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What a backend needs to load a model; non-identity knobs (batch size, memory) live here too."""
+
+    model_path: str
+    seed: int = 0
+    max_model_len: int = 2048
+    structured_backend: str = "xgrammar"  # vLLM: xgrammar | outlines | guidance
+    enforce_eager: bool = False
+    batch_size: int = 64
+    dtype: str = "bfloat16"
+    tensor_parallel_size: int = 1

@@ -1,0 +1,109 @@
+"""What the LLM stages share: lineage of every row, lazy engine start, per-request seeds, failure rows."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from factory.engines.base import Engine, Result, Sampling
+from factory.models import ModelRef
+from factory.run import Run
+from factory.store import FAILED_SCHEMA, ShardWriter, utc_now
+
+
+def request_seed(run_seed: int, key: str) -> int:
+    """A stable per-request seed: the same request samples the same output in any batch or rerun."""
+    return int(hashlib.sha256(f"{run_seed}:{key}".encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class StageContext:
+    run: Run
+    model: ModelRef
+    engine_name: str
+    sampling: Sampling
+    seed: int
+    engine_factory: Callable[[], Engine]
+    _engine: Engine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """Started on first use, so a stage with nothing left to do never loads the model."""
+        if self._engine is None:
+            self._engine = self.engine_factory()
+        return self._engine
+
+    def start_engine(self) -> float:
+        """Start the engine now and return the seconds it took (kept apart from generation time)."""
+        started = time.perf_counter()
+        _ = self.engine
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def identity(self, prompt_hash: str, schema_hash: str) -> dict:
+        """The fields that, with the input, determine an output; they key every row."""
+        return {
+            "model_hash": self.model.hash,
+            "prompt_hash": prompt_hash,
+            "schema_hash": schema_hash,
+            "sampling": self.sampling.to_json(),
+            "seed": self.seed,
+        }
+
+    def lineage(self, prompt_hash: str, schema_hash: str, seed: int, result: Result) -> dict:
+        return {
+            "run_id": self.run.run_id,
+            "model_path": str(self.model.path),
+            "model_hash": self.model.hash,
+            "engine": self.engine_name,
+            "prompt_hash": prompt_hash,
+            "schema_hash": schema_hash,
+            "sampling": self.sampling.to_json(),
+            "seed": seed,
+            "finish_reason": result.finish_reason,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "attempts": result.attempts,
+            "created_at": utc_now(),
+        }
+
+    def failure_writer(self) -> ShardWriter:
+        return ShardWriter(self.run.out / "failed", FAILED_SCHEMA)
+
+
+def failure_row(task: str, row_id: str, text: str, result: Result, lineage: dict) -> dict:
+    return {"task": task, "row_id": row_id, "text": text, "error": result.error, "raw_output": result.raw, **lineage}
+
+
+@dataclass
+class StageStats:
+    stage: str
+    rows: int = 0
+    failed: int = 0
+    skipped: int = 0
+    requests: int = 0
+    completion_tokens: int = 0
+    engine_start_seconds: float = 0.0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self, output: str) -> dict:
+        rate = self.rows / self.seconds if self.seconds else 0.0
+        return {
+            "stage": self.stage,
+            "rows written": self.rows,
+            "failed": self.failed,
+            "resumed (skipped)": self.skipped,
+            "LLM requests": self.requests,
+            "output tokens": self.completion_tokens,
+            "engine start s": round(self.engine_start_seconds, 1),
+            "generation s": round(self.seconds, 1),
+            "rows/s": round(rate, 2),
+            "output": output,
+        }

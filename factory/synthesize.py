@@ -1,0 +1,193 @@
+"""Label-to-data: the LLM writes new sentences for each category from its definition -> bronze rows.
+
+Each request asks for a few sentences of one category (and of "none", so classifiers see negatives),
+conditioned on attributes sampled from the taxonomy (note section, speaker, assertion, severity,
+setting). Attribute values are balanced across a category's requests and recorded on every row. No
+patient text enters these prompts, so bronze holds no patient data by construction.
+
+Output: bronze shards (docs/data-contract.md); exact duplicates and copies of the prompt's example are
+dropped; failed outputs go to failed/ with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+
+from factory.engines.base import Request
+from factory.progress import progress_bar
+from factory.prompts import PromptPair
+from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
+from factory.taxonomy import Category, Taxonomy, synthesis_schema
+
+SENTENCES_PER_REQUEST = 5
+MAX_WAVES = 4  # extra rounds for categories left short by failures or duplicates
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def balanced_attributes(attributes: dict[str, list[str]], count: int, rng: random.Random) -> list[dict[str, str]]:
+    """`count` attribute dicts in which every value of every attribute appears equally often (±1)."""
+    columns = {}
+    for name, values in attributes.items():
+        column = []
+        while len(column) < count:
+            block = list(values)
+            rng.shuffle(block)
+            column.extend(block)
+        columns[name] = column[:count]
+    return [{name: columns[name][i] for name in attributes} for i in range(count)]
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    category: Category
+    index: int
+    attributes: dict[str, str]
+    example: str
+    key: str
+    seed: int
+
+
+class Synthesizer:
+    """Prompt, schema, request plan and row contract of the label-to-data task."""
+
+    task = "synthesize"
+
+    def __init__(self, taxonomy: Taxonomy, per_request: int = SENTENCES_PER_REQUEST, prompts: PromptPair | None = None):
+        self.taxonomy = taxonomy
+        self.per_request = per_request
+        self.prompts = prompts or PromptPair("synthesize")
+        self.schema = synthesis_schema(taxonomy, per_request)
+        self.schema_hash = schema_hash(self.schema)
+
+    def plan(self, category: Category, per_category: int, ctx: StageContext) -> list[PlannedRequest]:
+        """Every request this category may need, in order; deterministic in (seed, category)."""
+        count = math.ceil(per_category / self.per_request) * MAX_WAVES
+        rng = random.Random(f"{ctx.seed}:{category.id}")
+        attributes = balanced_attributes(self.taxonomy.attributes_for(category.id), count, rng)
+        examples = category.examples or ("",)
+        identity = ctx.identity(self.prompts.hash, self.schema_hash)
+        planned = []
+        for index, attrs in enumerate(attributes):
+            example = examples[index % len(examples)]
+            key = content_key(task=self.task, category=category.id, index=index, attributes=attrs,
+                              example=example, n=self.per_request, **identity)
+            planned.append(PlannedRequest(category, index, attrs, example, key, request_seed(ctx.seed, key)))
+        return planned
+
+    def chat(self, request: PlannedRequest) -> list[dict[str, str]]:
+        context = {
+            "category": request.category,
+            "categories": self.taxonomy.categories,
+            "none_category": self.taxonomy.none,
+            "attributes": request.attributes,
+            "example": request.example,
+            "n": self.per_request,
+        }
+        return self.prompts.render({}, context)
+
+    def row(self, request: PlannedRequest, item_index: int, text: str, lineage: dict) -> dict:
+        return {
+            "row_id": content_key(request_key=request.key, item_index=item_index),
+            "source": "bronze",
+            "text": text,
+            "labels": [request.category.id],
+            "category": request.category.id,
+            "attributes": json.dumps(request.attributes, sort_keys=True),
+            "request_key": request.key,
+            "request_index": request.index,
+            "item_index": item_index,
+            **lineage,
+        }
+
+
+class _Progress:
+    """Per-category counts of kept rows and the normalised texts already taken."""
+
+    def __init__(self, bronze_dir, taxonomy: Taxonomy):
+        self.kept = {cid: 0 for cid in taxonomy.all_ids}
+        self.seen: set[str] = set()
+        if shard_paths(bronze_dir):
+            frame = read_dataset(bronze_dir)
+            for category, text in zip(frame["category"], frame["text"], strict=True):
+                self.kept[category] = self.kept.get(category, 0) + 1
+                self.seen.add(normalise_text(text))
+
+
+def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
+                   per_request: int = SENTENCES_PER_REQUEST) -> StageStats:
+    synth = Synthesizer(taxonomy, per_request)
+    bronze_dir = ctx.run.out / "bronze"
+    writer = ShardWriter(bronze_dir, BRONZE_SCHEMA)
+    failures = ctx.failure_writer()
+    done_requests = existing_values(bronze_dir, "request_key")
+    state = _Progress(bronze_dir, taxonomy)
+    categories = [*taxonomy.categories, taxonomy.none]
+    plans = {c.id: iter(synth.plan(c, per_category, ctx)) for c in categories}
+    stats = StageStats("synthesize (bronze)")
+    stats.skipped = sum(state.kept.values())
+    if any(kept < per_category for kept in state.kept.values()):
+        stats.engine_start_seconds = ctx.start_engine()
+    started = time.perf_counter()
+    with progress_bar("sentences") as progress:
+        task = progress.add_task("writing sentences", total=per_category * len(categories),
+                                 completed=min(stats.skipped, per_category * len(categories)))
+        for _wave in range(MAX_WAVES):
+            wave = _next_wave(plans, state, done_requests, per_category, per_request)
+            if not wave:
+                break
+            requests = [Request(synth.chat(p), p.seed) for p in wave]
+            results = ctx.engine.generate(requests, synth.schema, ctx.sampling)
+            ok_rows, failed_rows = [], []
+            for planned, result in zip(wave, results, strict=True):
+                lineage = ctx.lineage(synth.prompts.hash, synth.schema_hash, planned.seed, result)
+                stats.requests += 1
+                stats.completion_tokens += result.completion_tokens
+                if not result.ok:
+                    failed_rows.append(failure_row(synth.task, planned.key, planned.category.id, result, lineage))
+                    stats.failures.append((planned.category.id, result.error or ""))
+                    continue
+                for item_index, text in enumerate(result.parsed["sentences"]):
+                    text = " ".join(text.split())
+                    norm = normalise_text(text)
+                    cid = planned.category.id
+                    if state.kept[cid] >= per_category or not norm or norm in state.seen:
+                        continue
+                    if norm == normalise_text(planned.example):
+                        continue
+                    state.seen.add(norm)
+                    state.kept[cid] += 1
+                    ok_rows.append(synth.row(planned, item_index, text, lineage))
+            writer.write(ok_rows)
+            failures.write(failed_rows)
+            stats.rows += len(ok_rows)
+            stats.failed += len(failed_rows)
+            progress.advance(task, len(ok_rows))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _next_wave(plans, state: _Progress, done_requests: set[str], per_category: int, per_request: int):
+    """Enough not-yet-done requests to fill every short category, taken in plan order."""
+    wave = []
+    for cid, plan in plans.items():
+        missing = per_category - state.kept[cid]
+        wanted = math.ceil(missing / per_request) if missing > 0 else 0
+        while wanted > 0:
+            planned = next(plan, None)
+            if planned is None:
+                break
+            if planned.key in done_requests:
+                continue
+            wave.append(planned)
+            wanted -= 1
+    return wave

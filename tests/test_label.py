@@ -1,0 +1,77 @@
+import jsonschema
+import polars as pl
+
+from factory.corpus import iter_notes, iter_sentences
+from factory.engines.base import RawOutput
+from factory.label import Labeler, run_label
+from factory.store import SILVER_SCHEMA
+from tests.conftest import FakeEngine, json_output
+
+
+def _keyword_labeller(request, sampling, call):
+    sentence = request.chat[-1]["content"]
+    if "forgetting" in sentence:
+        return json_output({"evidence": "keeps forgetting", "labels": ["cognitive_impairment"]})
+    if "donepezil" in sentence:
+        return json_output({"evidence": "donepezil", "labels": ["treatment_and_care", "treatment_and_care"]})
+    if "BP" in sentence:
+        return RawOutput('{"evidence":"BP","lab', "length", 40, sampling.max_tokens)
+    return json_output({"evidence": "", "labels": ["none"]})
+
+
+def test_silver_rows_follow_the_contract(notes_dir, taxonomy, make_context):
+    engine = FakeEngine(_keyword_labeller)
+    ctx = make_context(engine)
+    sentences = list(iter_sentences(iter_notes(notes_dir)))
+    stats = run_label(sentences, taxonomy, ctx, shard_size=2)
+
+    silver = pl.read_parquet(ctx.run.out / "silver")
+    assert stats.rows == silver.height == len(sentences) - 1
+    assert dict(silver.schema) == SILVER_SCHEMA
+    by_text = {row["text"]: row for row in silver.to_dicts()}
+    assert by_text["She keeps forgetting her keys."]["labels"] == ["cognitive_impairment"]
+    assert by_text["Start donepezil 5 mg nightly."]["labels"] == ["treatment_and_care"]  # deduplicated
+    assert by_text["Lungs are clear."]["labels"] == ["none"]
+    row = by_text["She keeps forgetting her keys."]
+    assert row["note_id"] == "a" and row["source"] == "silver" and row["engine"] == "fake"
+    assert row["prompt_hash"] == Labeler(taxonomy).prompts.hash and len(row["schema_hash"]) == 64
+    assert row["finish_reason"] == "stop" and row["attempts"] == 1 and row["completion_tokens"] > 0
+    assert silver["row_id"].n_unique() == silver.height
+
+    failed = pl.read_parquet(ctx.run.out / "failed")
+    assert failed["text"].to_list() == ["BP 132/84."]
+    assert "truncated" in failed["error"][0] and failed["task"][0] == "label"
+    assert stats.failed == 1 and len(engine.calls) == 3 + 1  # 3 shards + one retry of the truncated output
+
+
+def test_every_silver_row_validates_against_the_schema(notes_dir, taxonomy, make_context):
+    ctx = make_context(FakeEngine(_keyword_labeller))
+    run_label(list(iter_sentences(iter_notes(notes_dir))), taxonomy, ctx)
+    schema = Labeler(taxonomy).schema
+    for row in pl.read_parquet(ctx.run.out / "silver").to_dicts():
+        jsonschema.validate({"evidence": row["evidence"], "labels": row["labels"]}, schema)
+
+
+def test_rerun_makes_no_llm_calls_and_a_changed_seed_is_new_work(notes_dir, taxonomy, make_context, tmp_path):
+    sentences = list(iter_sentences(iter_notes(notes_dir)))
+    run_label(sentences, taxonomy, make_context(FakeEngine(_keyword_labeller), out=tmp_path / "r"))
+
+    again = FakeEngine(_keyword_labeller)
+    stats = run_label(sentences, taxonomy, make_context(again, out=tmp_path / "r"))
+    # only the sentence that failed before is tried again (first attempt + its retry)
+    assert [[r.chat[-1]["content"].count("BP 132/84.") for r in reqs] for reqs, _ in again.calls] == [[1], [1]]
+    assert stats.skipped == len(sentences) - 1 and stats.rows == 0
+
+    other_seed = FakeEngine(_keyword_labeller)
+    run_label(sentences, taxonomy, make_context(other_seed, out=tmp_path / "r", seed=7))
+    assert other_seed.requests_seen >= len(sentences)
+
+
+def test_silver_loads_with_hugging_face_datasets(notes_dir, taxonomy, make_context):
+    from datasets import load_dataset
+
+    ctx = make_context(FakeEngine(_keyword_labeller))
+    run_label(list(iter_sentences(iter_notes(notes_dir))), taxonomy, ctx)
+    files = sorted(str(p) for p in (ctx.run.out / "silver").glob("part-*.parquet"))
+    dataset = load_dataset("parquet", data_files=files, split="train", cache_dir=str(ctx.run.out / "hf-cache"))
+    assert dataset.num_rows == 4 and "labels" in dataset.column_names

@@ -1,0 +1,76 @@
+import json
+from collections import Counter
+
+import polars as pl
+
+from factory.engines.base import RawOutput
+from factory.store import BRONZE_SCHEMA
+from factory.synthesize import Synthesizer, balanced_attributes, run_synthesize
+from tests.conftest import FakeEngine, json_output
+
+
+def _writer(request, sampling, call):
+    """Five distinct sentences per request, unique per seed; one duplicate to exercise dedup."""
+    prompt = request.chat[-1]["content"]
+    sentences = [f"Sentence {i} from request {request.seed} about {len(prompt)}." for i in range(4)]
+    sentences.append("A sentence every request repeats verbatim.")
+    return json_output({"sentences": sentences})
+
+
+def test_bronze_rows_per_category_with_recorded_attributes(taxonomy, make_context):
+    engine = FakeEngine(_writer)
+    ctx = make_context(engine)
+    stats = run_synthesize(taxonomy, ctx, per_category=6, per_request=5)
+
+    bronze = pl.read_parquet(ctx.run.out / "bronze")
+    assert dict(bronze.schema) == BRONZE_SCHEMA
+    counts = Counter(bronze["category"].to_list())
+    assert counts == {cid: 6 for cid in taxonomy.all_ids}  # the "none" class included
+    assert stats.rows == bronze.height == 60
+    assert bronze["text"].n_unique() == bronze.height  # the repeated sentence is kept once
+    for row in bronze.to_dicts():
+        assert row["labels"] == [row["category"]] and row["source"] == "bronze"
+        attributes = json.loads(row["attributes"])
+        expected = taxonomy.attributes_for(row["category"])
+        assert set(attributes) == set(expected)
+        assert all(value in expected[name] for name, value in attributes.items())
+
+
+def test_prompts_carry_the_definition_and_sampled_attributes(taxonomy, make_context):
+    synth = Synthesizer(taxonomy, per_request=3)
+    category = taxonomy.get("requiring_assistance")
+    planned = synth.plan(category, per_category=3, ctx=make_context(FakeEngine(_writer)))[0]
+    user = synth.chat(planned)[-1]["content"]
+    assert category.definition in user and "Write 3 different sentences" in user
+    for value in planned.attributes.values():
+        assert value in user
+
+
+def test_attributes_are_balanced():
+    import random
+
+    rows = balanced_attributes({"speaker": ["a", "b", "c"], "severity": ["x", "y"]}, 12, random.Random(0))
+    assert Counter(r["speaker"] for r in rows) == {"a": 4, "b": 4, "c": 4}
+    assert Counter(r["severity"] for r in rows) == {"x": 6, "y": 6}
+
+
+def test_failed_requests_are_recorded_and_short_categories_get_another_wave(taxonomy, make_context):
+    def flaky(request, sampling, call):
+        if call <= 2 and request.seed % 2 == 0:  # the first wave: attempt and retry both fail
+            return RawOutput('{"sentences": ["unfinished', "length", 30, sampling.max_tokens)
+        return _writer(request, sampling, call)
+
+    ctx = make_context(FakeEngine(flaky))
+    stats = run_synthesize(taxonomy, ctx, per_category=4, per_request=5)
+    bronze = pl.read_parquet(ctx.run.out / "bronze")
+    assert Counter(bronze["category"].to_list()) == {cid: 4 for cid in taxonomy.all_ids}
+    assert stats.failed > 0
+    failed = pl.read_parquet(ctx.run.out / "failed")
+    assert set(failed["task"]) == {"synthesize"} and failed["error"].str.contains("truncated").all()
+
+
+def test_rerun_of_a_finished_job_makes_no_llm_calls(taxonomy, make_context, tmp_path):
+    run_synthesize(taxonomy, make_context(FakeEngine(_writer), out=tmp_path / "r"), per_category=3)
+    again = FakeEngine(_writer)
+    stats = run_synthesize(taxonomy, make_context(again, out=tmp_path / "r"), per_category=3)
+    assert again.calls == [] and stats.rows == 0 and stats.skipped == 30

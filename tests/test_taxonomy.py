@@ -1,0 +1,75 @@
+import json
+
+import pytest
+
+from factory.errors import FactoryError
+from factory.schemas_io import schema_files
+from factory.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy
+from tests.conftest import ROOT
+
+
+def test_default_taxonomy_has_nine_categories_and_exclusive_none(taxonomy):
+    assert len(taxonomy.categories) == 9
+    assert taxonomy.none.id == NONE_ID
+    assert taxonomy.all_ids[-1] == NONE_ID
+    assert all(c.definition and c.examples for c in taxonomy.categories)
+
+
+def test_checked_in_schemas_match_the_taxonomy(taxonomy):
+    for name, schema in schema_files(taxonomy).items():
+        on_disk = json.loads((ROOT / "schemas" / name).read_text())
+        assert on_disk == schema, f"schemas/{name} is stale: run `bin/generate schemas`"
+
+
+def test_schemas_are_strict_and_bounded(taxonomy):
+    schema = label_schema(taxonomy)
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["evidence"]["maxLength"] > 0
+    positives, none_only = schema["properties"]["labels"]["anyOf"]
+    assert positives["maxItems"] <= 4 and NONE_ID not in positives["items"]["enum"]
+    assert none_only["items"]["enum"] == [NONE_ID] and none_only["maxItems"] == 1
+
+
+def test_normalise_labels_orders_dedups_and_keeps_none_exclusive(taxonomy):
+    assert taxonomy.normalise_labels(["treatment_and_care", "cognitive_impairment", "treatment_and_care"]) == [
+        "cognitive_impairment",
+        "treatment_and_care",
+    ]
+    assert taxonomy.normalise_labels(["none", "dementia_diagnosis"]) == ["dementia_diagnosis"]
+    assert taxonomy.normalise_labels([]) == ["none"]
+    with pytest.raises(FactoryError, match="not in the taxonomy: bogus"):
+        taxonomy.normalise_labels(["bogus"])
+
+
+def _minimal(**overrides):
+    data = {
+        "categories": [{"id": "memory", "name": "Memory", "definition": "forgets things"}],
+        "none": {"id": "none", "definition": "nothing"},
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "top level must be a JSON object"),
+        (_minimal(categories=[]), "'categories' must be a non-empty list"),
+        (_minimal(categories=[{"id": "a", "definition": "x"}, {"id": "a", "definition": "y"}]), "duplicate category ids: a"),
+        (_minimal(categories=[{"id": "memory", "definition": "  "}]), "definition must be a non-empty string"),
+        (_minimal(categories=[{"id": "Bad Id", "definition": "x"}]), "must be lower_snake_case"),
+        (_minimal(generation_attributes={"speaker": []}), "non-empty lists of strings"),
+    ],
+)
+def test_invalid_taxonomies_are_refused_with_a_clear_message(data, message):
+    with pytest.raises(FactoryError, match=message):
+        parse_taxonomy(data)
+
+
+def test_load_taxonomy_reports_missing_and_malformed_files(tmp_path):
+    with pytest.raises(FactoryError, match="taxonomy file not found"):
+        load_taxonomy(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(FactoryError, match="not valid JSON"):
+        load_taxonomy(bad)
