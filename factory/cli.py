@@ -133,6 +133,7 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     if not sentences:
         raise FactoryError(f"no sentences found in {notes}")
     ctx = _stage_context(opts)
+    ctx.run.mark_running("silver")
     try:
         stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
     finally:
@@ -155,6 +156,7 @@ def synthesize(per_category: int, per_request: int, **opts) -> None:
     if opts["limit"]:
         per_category = min(per_category, opts["limit"])
     ctx = _stage_context(opts)
+    ctx.run.mark_running("bronze")
     try:
         stats = run_synthesize(taxonomy, ctx, per_category=per_category, per_request=per_request)
     finally:
@@ -183,6 +185,23 @@ def prepare_model(model: Path | None) -> None:
 
     ref = resolve_model(model)
     click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
+
+
+@main.command()
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Folder of run folders (default: data/runs).")
+def runs(root: Path | None) -> None:
+    """List runs with their stages, row counts and state."""
+    from rich.table import Table
+
+    from factory.run import list_runs
+
+    table = Table(title=f"runs in {root or 'data/runs'}")
+    for column in ("run", "stage", "state", "rows", "failed", "model", "finished"):
+        table.add_column(column)
+    for entry in list_runs(root):
+        table.add_row(entry["run"], entry["stage"], entry["state"], str(entry["rows"]), str(entry["failed"]),
+                      entry["model"], entry["finished"])
+    console.print(table)
 
 
 def _register_optional_commands() -> None:

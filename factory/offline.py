@@ -36,8 +36,12 @@ def _cpu_bind() -> str:
     return ",".join(str(c) for c in cores)
 
 
-def force_offline() -> None:
+def force_offline(guard_network: bool = True) -> None:
     os.environ.update(_FORCED)
+    if guard_network:
+        from factory import netguard
+
+        netguard.install()
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", _cpu_bind())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import platform
 import secrets
 import sys
@@ -38,6 +40,7 @@ class Run:
     out: Path
     run_id: str
     manifest: dict = field(default_factory=dict)
+    _lock: object = field(default=None, repr=False)
 
     @classmethod
     def open(cls, out: str | Path | None) -> Run:
@@ -51,11 +54,10 @@ class Run:
                 raise FactoryError(f"--out must be a folder, got a file: {folder}")
             run_id = folder.name
         ensure_writable_dir(folder)
+        lock = _lock_run_folder(folder)
         manifest = {}
         manifest_path = folder / MANIFEST
         if manifest_path.is_file():
-            import json
-
             try:
                 manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -64,10 +66,61 @@ class Run:
         manifest.setdefault("run_id", run_id)
         manifest.setdefault("created_at", utc_now().isoformat())
         manifest.setdefault("stages", {})
-        return cls(out=folder.resolve(), run_id=run_id, manifest=manifest)
+        return cls(out=folder.resolve(), run_id=run_id, manifest=manifest, _lock=lock)
+
+    def mark_running(self, stage: str) -> None:
+        """Recorded before the stage starts, so a killed run lists as partial until it is resumed."""
+        previous = self.manifest["stages"].get(stage, {})
+        self.manifest["stages"][stage] = {**previous, "state": "running", "started_at": utc_now().isoformat()}
+        atomic_write_json(self.out / MANIFEST, self.manifest)
 
     def record_stage(self, stage: str, info: dict) -> None:
-        self.manifest["stages"][stage] = {**info, "finished_at": utc_now().isoformat()}
+        self.manifest["stages"][stage] = {**info, "state": "complete", "finished_at": utc_now().isoformat()}
         self.manifest["packages"] = package_versions()
         self.manifest["command"] = sys.argv
         atomic_write_json(self.out / MANIFEST, self.manifest)
+
+
+def _lock_run_folder(folder: Path):
+    """One writer per run folder: shard numbering and exactly-once resume rely on it."""
+    try:
+        handle = (folder / ".lock").open("a")
+    except OSError as exc:
+        raise FactoryError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FactoryError(f"run folder {folder} is in use by another factory process") from None
+    return handle  # held until the process exits (the kernel releases it even after SIGKILL)
+
+
+def list_runs(root: Path | None = None) -> list[dict]:
+    """One entry per (run, dataset): complete when the manifest recorded the stage's end, else partial."""
+    from factory.store import shard_paths
+
+    root = root or RUNS_DIR
+    entries = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {}
+        stages = manifest.get("stages", {})
+        for dataset in ("silver", "bronze"):
+            info = stages.get(dataset)
+            shards = shard_paths(folder / dataset)
+            if info is None and not shards:
+                continue
+            if info is not None and info.get("state") != "complete":
+                info = None
+            entries.append({
+                "run": folder.name,
+                "stage": dataset,
+                "state": "complete" if info else "partial",
+                "rows": info["rows"] if info else f"{len(shards)} shard(s)",
+                "failed": info.get("failed", 0) if info else "?",
+                "model": Path(info["model_path"]).name if info else "?",
+                "finished": info.get("finished_at", "")[:19] if info else "",
+            })
+    return entries

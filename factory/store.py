@@ -135,6 +135,8 @@ class ShardWriter:
 
     def __init__(self, folder: Path, schema: dict[str, pl.DataType]):
         self.folder = ensure_writable_dir(folder)
+        for stale in folder.glob(".part-*.parquet.tmp-*"):  # left by a killed writer; the run lock makes this safe
+            stale.unlink(missing_ok=True)
         self.schema = schema
         self.rows_written = 0
         self._next = max((int(m.group(1)) + 1 for p in folder.iterdir() if (m := _SHARD.match(p.name))), default=0)
