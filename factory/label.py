@@ -40,7 +40,10 @@ class Labeler:
         return self.prompts.render(self._system_context, {"sentence": text})
 
     def key(self, text: str, ctx: StageContext) -> str:
-        return content_key(task=self.task, text=text, **ctx.identity(self.prompts.hash, self.schema_hash))
+        return content_key(task=self.task, text=text, **self.identity(ctx))
+
+    def identity(self, ctx: StageContext) -> dict:
+        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
 
     def row(self, sentence: Sentence, row_id: str, parsed: dict, lineage: dict) -> dict:
         return {
@@ -64,6 +67,7 @@ def run_label(
     silver_dir = ctx.run.out / "silver"
     writer = ShardWriter(silver_dir, SILVER_SCHEMA)
     failures = ctx.failure_writer()
+    ctx.run.bind_identity("silver", labeler.identity(ctx))
     done = existing_values(silver_dir, "row_id")
     stats = StageStats("label (silver)")
     todo = []
@@ -84,7 +88,7 @@ def run_label(
             results = ctx.engine.generate(requests, labeler.schema, ctx.sampling)
             ok_rows, failed_rows = [], []
             for (sentence, row_id), request, result in zip(shard, requests, results, strict=True):
-                lineage = ctx.lineage(labeler.prompts.hash, labeler.schema_hash, request.seed, result)
+                lineage = ctx.lineage(labeler.prompts.hash, labeler.schema_hash, taxonomy.fingerprint, request.seed, result)
                 stats.completion_tokens += result.completion_tokens
                 if result.ok:
                     ok_rows.append(labeler.row(sentence, row_id, result.parsed, lineage))

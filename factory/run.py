@@ -74,8 +74,22 @@ class Run:
         self.manifest["stages"][stage] = {**previous, "state": "running", "started_at": utc_now().isoformat()}
         atomic_write_json(self.out / MANIFEST, self.manifest)
 
+    def bind_identity(self, stage: str, identity: dict) -> None:
+        """A run folder holds one identity per dataset: a changed model, prompt, taxonomy, sampling or seed
+        must go to a new folder instead of mixing with rows made under the old one."""
+        recorded = self.manifest["stages"].get(stage, {}).get("identity")
+        if recorded and recorded != identity:
+            changed = sorted(k for k in set(identity) | set(recorded) if recorded.get(k) != identity.get(k))
+            raise FactoryError(
+                f"{self.out} already holds {stage} rows made with a different {', '.join(changed)}; "
+                "use a new --out so outputs are not mixed"
+            )
+        self.manifest["stages"].setdefault(stage, {})["identity"] = identity
+        atomic_write_json(self.out / MANIFEST, self.manifest)
+
     def record_stage(self, stage: str, info: dict) -> None:
-        self.manifest["stages"][stage] = {**info, "state": "complete", "finished_at": utc_now().isoformat()}
+        previous = self.manifest["stages"].get(stage, {})
+        self.manifest["stages"][stage] = {**previous, **info, "state": "complete", "finished_at": utc_now().isoformat()}
         self.manifest["packages"] = package_versions()
         self.manifest["command"] = sys.argv
         atomic_write_json(self.out / MANIFEST, self.manifest)

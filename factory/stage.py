@@ -46,17 +46,19 @@ class StageContext:
             self._engine.close()
             self._engine = None
 
-    def identity(self, prompt_hash: str, schema_hash: str) -> dict:
-        """The fields that, with the input, determine an output; they key every row."""
+    def identity(self, prompt_hash: str, schema_hash: str, taxonomy_hash: str) -> dict:
+        """The fields that, with the input, determine an output; they key every row. Batch size, memory
+        settings and the engine's start-up mode are knobs, not identity."""
         return {
             "model_hash": self.model.hash,
             "prompt_hash": prompt_hash,
             "schema_hash": schema_hash,
+            "taxonomy_hash": taxonomy_hash,
             "sampling": self.sampling.to_json(),
             "seed": self.seed,
         }
 
-    def lineage(self, prompt_hash: str, schema_hash: str, seed: int, result: Result) -> dict:
+    def lineage(self, prompt_hash: str, schema_hash: str, taxonomy_hash: str, seed: int, result: Result) -> dict:
         return {
             "run_id": self.run.run_id,
             "model_path": str(self.model.path),
@@ -64,6 +66,7 @@ class StageContext:
             "engine": self.engine_name,
             "prompt_hash": prompt_hash,
             "schema_hash": schema_hash,
+            "taxonomy_hash": taxonomy_hash,
             "sampling": self.sampling.to_json(),
             "seed": seed,
             "finish_reason": result.finish_reason,

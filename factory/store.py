@@ -34,6 +34,7 @@ LINEAGE_SCHEMA = {
     "engine": pl.String,
     "prompt_hash": pl.String,
     "schema_hash": pl.String,
+    "taxonomy_hash": pl.String,
     "sampling": pl.String,
     "seed": pl.Int64,
     "finish_reason": pl.String,

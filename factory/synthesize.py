@@ -75,7 +75,7 @@ class Synthesizer:
         rng = random.Random(f"{ctx.seed}:{category.id}")
         attributes = balanced_attributes(self.taxonomy.attributes_for(category.id), count, rng)
         examples = category.examples or ("",)
-        identity = ctx.identity(self.prompts.hash, self.schema_hash)
+        identity = self.identity(ctx)
         planned = []
         for index, attrs in enumerate(attributes):
             example = examples[index % len(examples)]
@@ -83,6 +83,9 @@ class Synthesizer:
                               example=example, n=self.per_request, **identity)
             planned.append(PlannedRequest(category, index, attrs, example, key, request_seed(ctx.seed, key)))
         return planned
+
+    def identity(self, ctx: StageContext) -> dict:
+        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
 
     def chat(self, request: PlannedRequest) -> list[dict[str, str]]:
         context = {
@@ -129,6 +132,7 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
     bronze_dir = ctx.run.out / "bronze"
     writer = ShardWriter(bronze_dir, BRONZE_SCHEMA)
     failures = ctx.failure_writer()
+    ctx.run.bind_identity("bronze", {**synth.identity(ctx), "per_request": per_request})
     done_requests = existing_values(bronze_dir, "request_key")
     state = _Progress(bronze_dir, taxonomy)
     categories = [*taxonomy.categories, taxonomy.none]
@@ -149,7 +153,7 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
             results = ctx.engine.generate(requests, synth.schema, ctx.sampling)
             ok_rows, failed_rows = [], []
             for planned, result in zip(wave, results, strict=True):
-                lineage = ctx.lineage(synth.prompts.hash, synth.schema_hash, planned.seed, result)
+                lineage = ctx.lineage(synth.prompts.hash, synth.schema_hash, taxonomy.fingerprint, planned.seed, result)
                 stats.requests += 1
                 stats.completion_tokens += result.completion_tokens
                 if not result.ok:

@@ -6,6 +6,7 @@ it, so a hospital swaps in its own guideline with `--taxonomy PATH`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Taxonomy:
     generation_attributes: dict[str, list[str]] = field(default_factory=dict)
     none_attributes: dict[str, list[str]] = field(default_factory=dict)
     path: Path | None = None
+    fingerprint: str = ""  # sha256 of the canonical file content: definitions change prompts, so outputs
 
     @property
     def category_ids(self) -> list[str]:
@@ -115,6 +117,7 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
         generation_attributes=_attributes(data.get("generation_attributes"), f"{where}: generation_attributes"),
         none_attributes=_attributes(data.get("none_attributes"), f"{where}: none_attributes"),
         path=path,
+        fingerprint=hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest(),
     )
 
 

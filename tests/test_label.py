@@ -1,6 +1,8 @@
 import jsonschema
 import polars as pl
+import pytest
 
+from factory.errors import FactoryError
 from factory.corpus import iter_notes, iter_sentences
 from factory.engines.base import RawOutput
 from factory.label import Labeler, run_label
@@ -63,8 +65,11 @@ def test_rerun_makes_no_llm_calls_and_a_changed_seed_is_new_work(notes_dir, taxo
     assert stats.skipped == len(sentences) - 1 and stats.rows == 0
 
     other_seed = FakeEngine(_keyword_labeller)
-    run_label(sentences, taxonomy, make_context(other_seed, out=tmp_path / "r", seed=7))
-    assert other_seed.requests_seen >= len(sentences)
+    with pytest.raises(FactoryError, match="different seed; use a new --out"):
+        run_label(sentences, taxonomy, make_context(other_seed, out=tmp_path / "r", seed=7))
+    assert other_seed.calls == []
+    run_label(sentences, taxonomy, make_context(other_seed, out=tmp_path / "r7", seed=7))
+    assert other_seed.requests_seen >= len(sentences)  # new identity: all new work
 
 
 def test_silver_loads_with_hugging_face_datasets(notes_dir, taxonomy, make_context):

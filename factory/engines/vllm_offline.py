@@ -21,6 +21,16 @@ def _quiet_vllm_logs() -> None:
     logging.getLogger("vllm").setLevel(logging.WARNING)
 
 
+def _platform_arguments(config: EngineConfig) -> dict:
+    """On CPU, a partially prefilled request rewinds its seeded generator, which torch's CPU generator
+    cannot do ("CPU Generator does not use offset"); without chunked prefill no prefill is partial."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(config.max_model_len, 8192)}
+
+
 class VLLMEngine(Engine):
     name = "vllm"
 
@@ -37,6 +47,7 @@ class VLLMEngine(Engine):
             raise FactoryError(f"vLLM is not installed or failed to import ({exc}); run `make setup`") from None
         self.config = config
         self._llm = LLM(
+            **_platform_arguments(config),
             model=config.model_path,
             dtype=config.dtype,
             max_model_len=config.max_model_len,

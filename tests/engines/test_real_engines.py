@@ -107,5 +107,5 @@ class _Ctx:
     seed = 0
 
     @staticmethod
-    def identity(prompt_hash, schema_hash):
-        return {"prompt_hash": prompt_hash, "schema_hash": schema_hash}
+    def identity(prompt_hash, schema_hash, taxonomy_hash):
+        return {"prompt_hash": prompt_hash, "schema_hash": schema_hash, "taxonomy_hash": taxonomy_hash}
