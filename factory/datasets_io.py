@@ -176,15 +176,19 @@ def load_sources(folders: list[Path], role: str, taxonomy: Taxonomy, cache_dir: 
 
 @dataclass
 class LeakageReport:
-    removed: dict[str, int] = field(default_factory=dict)
-    examples: list[str] = field(default_factory=list)
+    removed: dict[str, int] = field(default_factory=dict)  # source -> count
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (source, text) of every removed row
+
+    @property
+    def examples(self) -> list[str]:
+        return [text for _, text in self.rows[:5]]
 
     @property
     def total(self) -> int:
         return sum(self.removed.values())
 
 
-def remove_test_leakage(rows: Rows, test_texts: list[str], max_examples: int = 5) -> tuple[Rows, LeakageReport]:
+def remove_test_leakage(rows: Rows, test_texts: list[str]) -> tuple[Rows, LeakageReport]:
     """Drop training rows whose sentence equals a gold test sentence (exactly or after normalisation).
 
     A synthetic copy of a test sentence would let the model memorise the answer and inflate test scores.
@@ -195,8 +199,7 @@ def remove_test_leakage(rows: Rows, test_texts: list[str], max_examples: int = 5
     for i, text in enumerate(rows.texts):
         if normalise_text(text) in test_keys:
             report.removed[rows.sources[i]] = report.removed.get(rows.sources[i], 0) + 1
-            if len(report.examples) < max_examples:
-                report.examples.append(text)
+            report.rows.append((rows.sources[i], text))
         else:
             keep.append(i)
     return rows.subset(keep), report

@@ -49,6 +49,7 @@ class ImportSummary:
     label_counts: Counter = field(default_factory=Counter)
     label_format: str = ""
     fingerprint: str = ""
+    stale_split: Path | None = None  # a frozen split.json that no longer matches the imported gold
 
 
 def read_records(path: Path) -> tuple[list[str], list[dict]]:
@@ -224,7 +225,19 @@ def import_gold(
     columns, records = read_records(Path(path))
     rows, summary = build_gold_rows(columns, records, taxonomy, text_column, labels_column, Path(path))
     write_gold(rows, out_dir)
+    summary.stale_split = _stale_split(Path(out_dir) / "split.json", summary.fingerprint)
     return summary
+
+
+def _stale_split(split_file: Path, fingerprint: str) -> Path | None:
+    """The frozen split, when it was made for other gold data (compare will then ask for --resplit)."""
+    if not split_file.is_file():
+        return None
+    try:
+        frozen = json.loads(split_file.read_text(encoding="utf-8")).get("gold_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return split_file
+    return None if frozen == fingerprint else split_file
 
 
 def load_gold(gold_dir: Path, taxonomy: Taxonomy, cache_dir: Path | None = None) -> Rows:

@@ -84,8 +84,8 @@ def data_lines(result: CompareResult, notes: bool = True) -> list[str]:
         if folders:
             lines.append(f"{role}: {len(d.synthetic[role])} sentences after leakage removal "
                          f"({', '.join(str(f) for f in folders)})")
-    lines.append(f"synthetic leakage removed: {d.leakage.total} sentence(s)"
-                 + (f", e.g. {d.leakage.examples[0]!r}" if d.leakage.examples else ""))
+    lines.append(f"synthetic sentences equal to a gold test sentence, removed from training: {d.leakage.total}"
+                 + (f" (listed in leakage_removed.csv), e.g. {d.leakage.examples[0]!r}" if d.leakage.examples else ""))
     cap = "none" if o.synthetic_cap_ratio is None else f"{o.synthetic_cap_ratio} x gold train"
     lines.append(f"models: {', '.join(result.model_names)}; seeds: {', '.join(map(str, o.seeds))}; "
                  f"synthetic cap: {cap}; synthetic weight: {o.synthetic_weight}")
@@ -121,7 +121,9 @@ def markdown_report(result: CompareResult, chart: Path) -> str:
     out = ["# Gold vs silver vs bronze: classifier comparison", ""]
     out += [f"- {line}" for line in data_lines(result)] + [""]
     out.append("Cells are F1 mean ± std over seeds; **bold** = best training set for the row; "
-               "★ = minority category (lowest gold support); support = gold test / all gold sentences.")
+               "★ = minority category (lowest gold support); support = gold test / all gold sentences. "
+               "The TF-IDF and frozen-encoder heads are deterministic: seeds only change the capped synthetic "
+               "sample and fine-tuning, so their std is 0 without a cap.")
     out.append("")
     for table in [*f1_tables(result), binary_table(result)]:
         out += [f"## {table.title}", ""]
@@ -206,11 +208,13 @@ def write_report(result: CompareResult, console=None) -> dict[str, Path]:
         "markdown": out / "report.md",
         "html": out / "report.html",
         "config": out / "config.json",
+        "leakage": out / "leakage_removed.csv",
     }
     result.metrics.write_parquet(paths["metrics_parquet"])
     result.metrics.write_csv(paths["metrics_csv"])
     result.summary.write_parquet(paths["summary_parquet"])
     result.summary.write_csv(paths["summary_csv"])
+    pl.DataFrame(result.data.leakage.rows, schema={"source": pl.Utf8, "text": pl.Utf8}, orient="row").write_csv(paths["leakage"])
     bar_chart(result, paths["chart"])
     paths["markdown"].write_text(markdown_report(result, paths["chart"]), encoding="utf-8")
     paths["html"].write_text(html_report(result, paths["chart"]), encoding="utf-8")

@@ -62,6 +62,9 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
         console.print(f"[yellow]{summary.unlabelled_as_none} row(s) had no labels and were stored as 'none'[/]")
     counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.most_common())
     console.print(f"wrote {summary.rows_written} gold sentences to {out}/ ({counts})", highlight=False)
+    if summary.stale_split:
+        console.print(f"[yellow]note:[/] {summary.stale_split} was made for different gold data; "
+                      "the next `compare` needs --resplit (its results will not be comparable with earlier ones)")
 
 
 @click.command(name="compare")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Keep the `datasets` Arrow cache of test runs out of the user's home cache.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="trainer-tests-hf-")
 
 from factory.datasets_io import core_frame, text_row_id, write_parquet_atomic  # noqa: E402
 from factory.taxonomy import load_taxonomy  # noqa: E402

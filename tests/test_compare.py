@@ -37,7 +37,7 @@ def test_compare_cli_writes_every_artefact(project):
         "--test-fraction", "0.25", "--out", out, "--cache-dir", project / "cache", "--save-models",
     ])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    for name in ("report.md", "report.html", "metrics.csv", "metrics.parquet", "summary.csv", "summary.parquet",
+    for name in ("report.md", "report.html", "metrics.csv", "metrics.parquet", "summary.csv", "summary.parquet", "leakage_removed.csv",
                  "f1_by_category.png", "config.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert (out / "f1_by_category.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -139,3 +139,16 @@ def test_gold_import_cli(project):
     bad = write_jsonl(project / "bad.jsonl", [{"text": "x", "labels": ["amnesia"]}])
     result = invoke(gold, ["import", bad, "--out", project / "g3"])
     assert isinstance(result.exception, FactoryError) and "'amnesia'" in str(result.exception)
+
+
+def test_leaked_sentences_are_listed(project):
+    out = project / "exp"
+    result = invoke(compare, ["--gold", project / "gold", "--silver", project / "silver", "--sets", "gold+silver",
+                              "--models", "tfidf", "--seeds", "0", "--test-fraction", "0.25", "--out", out,
+                              "--cache-dir", project / "cache"])
+    assert result.exit_code == 0, repr(result.exception)
+    leaked = pl.read_csv(out / "leakage_removed.csv")
+    split = json.loads((project / "gold" / "split.json").read_text())
+    from factory.datasets_io import text_row_id
+    assert leaked.height > 0 and set(leaked["source"]) == {"silver"}
+    assert all(split["assignments"][text_row_id(t)] == "test" for t in leaked["text"])

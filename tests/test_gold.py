@@ -125,3 +125,15 @@ def test_reimport_replaces_stale_shards(tmp_path, taxonomy, toy_gold_file):
     (out / "part-00001.parquet").write_bytes(b"stale")
     import_gold(toy_gold_file, taxonomy, out)
     assert sorted(p.name for p in out.glob("*.parquet")) == ["part-00000.parquet"]
+
+
+def test_reimport_of_changed_gold_flags_the_frozen_split(tmp_path, taxonomy):
+    from factory.split import load_or_create_split
+
+    records = toy_records()
+    out = tmp_path / "gold"
+    import_gold(write_jsonl(tmp_path / "a.jsonl", records), taxonomy, out)
+    load_or_create_split(load_gold(out, taxonomy), out, taxonomy)
+    assert import_gold(tmp_path / "a.jsonl", taxonomy, out).stale_split is None  # same data: split still valid
+    records[0]["labels"] = ["none"]
+    assert import_gold(write_jsonl(tmp_path / "b.jsonl", records), taxonomy, out).stale_split == out / "split.json"
