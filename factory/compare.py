@@ -186,7 +186,6 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
     for note in data.notes:
         console.print(f"[yellow]note:[/] {note}")
     cats = taxonomy.category_ids
-    y_test = target_matrix(data.gold_test.labels, cats)
     records: list[dict] = []
     model_dirs: list[Path] = []
     names = [model_name(m, opts.finetune) for m in opts.models]
@@ -198,26 +197,35 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
             for set_name in data.sets:
                 for seed in opts.seeds:
                     progress.update(fits, description=f"training {name} on {set_name} (seed {seed})")
-                    rows, weights = training_rows(data, set_name, opts.synthetic_cap_ratio, opts.synthetic_weight, seed)
-                    model = build_model(family, cats, seed, opts.encoder, opts.finetune, opts.epochs, opts.cache_dir)
-                    model.progress = progress
-                    t0 = time.perf_counter()
-                    model.fit(rows.texts, target_matrix(rows.labels, cats), weights)
-                    fit_seconds = time.perf_counter() - t0
-                    scores = evaluate(y_test, model.predict_proba(data.gold_test.texts), cats, model.threshold)
+                    model, rows, scores, fit_seconds = fit_and_score(family, set_name, seed, opts, data, cats, progress)
                     counts = {f"n_{s}": rows.sources.count(s) for s in ("gold", *SYNTHETIC_SOURCES)}
                     for score in scores:
                         records.append({"training_set": set_name, "model": name, "seed": seed, **score, **counts,
                                         "fit_seconds": round(fit_seconds, 3)})
                     if opts.save_models:
-                        model_dirs.append(_save_model(model, opts, data, taxonomy, set_name, name, seed, rows, scores))
+                        folder = Path(opts.out_dir) / "models" / f"{set_name}__{name}__seed{seed}"
+                        model_dirs.append(save_model(model, folder, opts, data, taxonomy, set_name, name, seed, rows, scores))
                     progress.advance(fits)
     metrics = pl.DataFrame(records)
     return CompareResult(opts, data, metrics, summarise(metrics), names, time.perf_counter() - started, model_dirs)
 
 
-def _save_model(model, opts, data, taxonomy, set_name, name, seed, rows, scores) -> Path:
-    folder = Path(opts.out_dir) / "models" / f"{set_name}__{name}__seed{seed}"
+def fit_and_score(family: str, set_name: str, seed: int, opts: CompareOptions, data: PreparedData,
+                  cats: list[str], progress=None):
+    """Fit one model on one training set and score it on the gold test split."""
+    rows, weights = training_rows(data, set_name, opts.synthetic_cap_ratio, opts.synthetic_weight, seed)
+    model = build_model(family, cats, seed, opts.encoder, opts.finetune, opts.epochs, opts.cache_dir)
+    model.progress = progress
+    started = time.perf_counter()
+    model.fit(rows.texts, target_matrix(rows.labels, cats), weights)
+    fit_seconds = time.perf_counter() - started
+    y_test = target_matrix(data.gold_test.labels, cats)
+    scores = evaluate(y_test, model.predict_proba(data.gold_test.texts), cats, model.threshold)
+    return model, rows, scores, fit_seconds
+
+
+def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, rows, scores) -> Path:
+    """Save weights plus what predict and an auditor need: training-data fingerprints and test metrics."""
     return model.save(folder, {
         "model_name": name,
         "training_set": set_name,

@@ -1,4 +1,4 @@
-"""Click commands of the trainer side: `gold import`, `compare`, `predict`.
+"""Click commands of the trainer side: `gold import`, `compare`, `train`, `predict`.
 
 Registered in the main `bin/generate` group (factory/cli.py), which turns FactoryError into
 "error: <message>" and exit code 2. These commands let FactoryError through and catch nothing else.
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from factory.errors import FactoryError
 from factory.paths import CACHE_DIR
 
 PathType = click.Path(path_type=Path)
@@ -84,7 +85,8 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
 @click.option("--split-seed", type=int, default=None, help="Seed of a NEW gold test split (default 0).")
 @click.option("--test-fraction", type=float, default=None, help="Test fraction of a NEW split (default 0.2).")
 @click.option("--resplit", is_flag=True, help="Replace the frozen test split (results stop being comparable).")
-@click.option("--save-models", is_flag=True, help="Save every trained model under OUT/models/ for `predict`.")
+@click.option("--save-models", is_flag=True,
+              help="Save every trained model under OUT/models/ for `predict` (fine-tuned ones are ~90 MB each).")
 @click.option("--out", type=PathType, default=None, help="Run folder (default: data/experiments/<timestamp>).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
 @taxonomy_option
@@ -106,6 +108,52 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
     console = _console()
     result = run_compare(options, _taxonomy(taxonomy), console)
     write_report(result, console)
+
+
+@click.command(name="train")
+@click.option("--set", "set_name", default="gold", show_default=True, help="One training set, e.g. gold+silver.")
+@click.option("--model", "family", default="tfidf", show_default=True, help="tfidf or encoder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
+@click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
+@click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
+@click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
+@click.option("--synthetic-weight", type=float, default=1.0, show_default=True)
+@click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
+@click.option("--finetune", is_flag=True, help="Fine-tune the encoder instead of a frozen-embedding head.")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`).")
+@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+@taxonomy_option
+def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_cap_ratio, synthetic_weight, encoder,
+          finetune, epochs, out, cache_dir, taxonomy) -> None:
+    """Train one classifier on the gold train split (+ synthetic), score it on the frozen test split, save it."""
+    from factory.compare import (CompareOptions, fit_and_score, model_name, parse_models, parse_sets,
+                                 prepare_data, save_model)
+    from factory.gold import DEFAULT_GOLD_DIR
+
+    sets, (family,) = parse_sets(set_name), parse_models(family)
+    if len(sets) != 1:
+        raise FactoryError("train takes one training set (--set gold+silver); use compare for several")
+    options = CompareOptions(
+        gold_dir=gold_dir or DEFAULT_GOLD_DIR, out_dir=out, silver_dirs=list(silver_dirs), bronze_dirs=list(bronze_dirs),
+        sets=sets, models=[family], seeds=[seed], synthetic_cap_ratio=synthetic_cap_ratio,
+        synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs, cache_dir=cache_dir,
+    )
+    tax = _taxonomy(taxonomy)
+    data = prepare_data(options, tax)
+    if data.sets != sets:
+        raise FactoryError("; ".join(data.notes))
+    console = _console()
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        model, rows, scores, seconds = fit_and_score(family, sets[0], seed, options, data, tax.category_ids, progress)
+    save_model(model, out, options, data, tax, sets[0], model_name(family, finetune), seed, rows, scores)
+    by_scope = {s["category"]: s["f1"] for s in scores}
+    console.print(f"trained {model_name(family, finetune)} on {sets[0]} ({len(rows)} sentences, {seconds:.1f} s); "
+                  f"gold test micro-F1 {by_scope['micro']:.3f}, macro-F1 {by_scope['macro']:.3f}, "
+                  f"binary F1 {by_scope['binary']:.3f}; saved to {out}", highlight=False)
 
 
 @click.command(name="predict")

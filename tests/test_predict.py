@@ -64,3 +64,25 @@ def test_predict_bad_input_is_factory_error(tmp_path, model_dir):
         predict(model_dir, csv, tmp_path / "o")
     with pytest.raises(FactoryError, match="not a saved model"):
         predict(tmp_path, empty, tmp_path / "o")
+
+
+def test_train_command_saves_a_model_that_predict_uses(tmp_path, taxonomy):
+    import json
+
+    from factory.gold import import_gold
+    from factory.trainer_cli import train
+
+    from conftest import write_jsonl
+
+    import_gold(write_jsonl(tmp_path / "g.jsonl", toy_records()), taxonomy, tmp_path / "gold")
+    result = CliRunner().invoke(train, ["--gold", str(tmp_path / "gold"), "--set", "gold", "--model", "tfidf",
+                                        "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, repr(result.exception)
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta["training_set"] == "gold" and meta["training_data"]["rows"]["silver"] == 0
+    src = tmp_path / "in.txt"
+    src.write_text("MRI of the brain shows hippocampal atrophy on imaging.\n", encoding="utf-8")
+    _, frame = predict(tmp_path / "m", src, tmp_path / "p", cache_dir=tmp_path / "cache")
+    assert frame["labels"].to_list() == [["diagnostic_tests"]]
+    result = CliRunner().invoke(train, ["--gold", str(tmp_path / "gold"), "--set", "silver", "--out", str(tmp_path / "n")])
+    assert isinstance(result.exception, FactoryError) and "no silver data" in str(result.exception)
