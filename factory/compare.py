@@ -19,7 +19,7 @@ from factory.metrics import evaluate, summarise
 from factory.paths import CACHE_DIR, DATA_DIR
 from factory.split import Split, load_or_create_split
 from factory.taxonomy import Taxonomy
-from factory.train import MODEL_FAMILIES, build_model, target_matrix
+from factory.train import MODEL_FAMILIES, build_model, resolve_encoder, target_matrix
 
 DEFAULT_SETS = ("gold", "silver", "bronze", "gold+silver", "gold+bronze", "gold+silver+bronze")
 DEFAULT_EXPERIMENTS_DIR = DATA_DIR / "experiments"
@@ -133,7 +133,9 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     for name in opts.sets:
         missing = [p for p in name.split("+") if p != "gold" and not len(synthetic[p])]
         if missing:
-            notes.append(f"skipped set {name}: no {' / '.join(missing)} data given")
+            given = {"silver": opts.silver_dirs, "bronze": opts.bronze_dirs}
+            why = [f"no {p} data {'left after leakage removal' if given[p] else 'given'}" for p in missing]
+            notes.append(f"skipped set {name}: {'; '.join(why)}")
         else:
             runnable.append(name)
     if not runnable:
@@ -151,6 +153,8 @@ def _check_options(opts: CompareOptions) -> None:
         raise FactoryError("--synthetic-weight must be positive")
     if opts.epochs < 1:
         raise FactoryError("--epochs must be at least 1")
+    if "encoder" in opts.models:
+        resolve_encoder(opts.encoder)  # fail before any data is loaded or model trained
 
 
 def training_rows(data: PreparedData, set_name: str, cap_ratio: float | None, synthetic_weight: float,
@@ -172,6 +176,8 @@ def training_rows(data: PreparedData, set_name: str, cap_ratio: float | None, sy
             keep = np.sort(np.random.default_rng(seed).choice(len(synthetic), size=cap, replace=False))
             synthetic = synthetic.subset(keep.tolist())
     rows = gold + synthetic
+    if not len(rows):
+        raise FactoryError(f"training set {set_name} is empty after the synthetic cap; raise --synthetic-cap-ratio")
     weights = np.concatenate([np.ones(len(gold)), np.full(len(synthetic), synthetic_weight)])
     return rows, weights
 
