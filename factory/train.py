@@ -29,7 +29,8 @@ from factory.metrics import DEFAULT_THRESHOLD
 from factory.paths import CACHE_DIR
 
 BINARY_OUTPUT = "any_category"
-TORCH_THREADS = 2  # measured: 2 threads beat 4 on the 2-core machine
+TORCH_THREADS = 2  # measured: 2 threads beat 4 on the 2-core machine (see torch_threads)
+_THREADS_SET = False
 MAX_LENGTH = 128  # clinical sentences; longer ones are truncated
 LR_C = 4.0
 META_FILE = "meta.json"
@@ -51,12 +52,32 @@ def target_matrix(labels: list[list[str]], category_ids: list[str]) -> np.ndarra
     return y
 
 
+def torch_threads() -> int:
+    """Threads for torch: 2 on an idle 2-core machine (measured fastest), 1 when other processes already
+    keep the cores busy. Measured on this machine while an LLM ran beside it: a fine-tuning epoch took
+    13-15 s with 1 thread but 30 s to over 200 s with 2, because OpenMP threads spin waiting for a
+    descheduled sibling. FACTORY_TORCH_THREADS overrides the choice.
+    """
+    override = os.environ.get("FACTORY_TORCH_THREADS", "").strip()
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise FactoryError(f"FACTORY_TORCH_THREADS must be a positive integer, got {override!r}")
+        return int(override)
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(TORCH_THREADS, cores, int(cores - busy + 0.5)))
+
+
 def _torch():
     ensure_hf_offline()
+    # Waiting OpenMP threads sleep instead of spinning; read once, when torch loads its OpenMP runtime.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    if torch.get_num_threads() != TORCH_THREADS:
-        torch.set_num_threads(TORCH_THREADS)
+    global _THREADS_SET
+    if not _THREADS_SET:
+        torch.set_num_threads(torch_threads())
+        _THREADS_SET = True
     return torch
 
 
