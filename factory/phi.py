@@ -155,8 +155,9 @@ CLINICAL_WORDS = {
     "state", "examination", "exam", "scale", "score", "test", "disease", "dementia", "syndrome", "criteria",
     "body", "bodies", "grade", "type", "stage", "sign", "reflex", "assessment", "inventory", "questionnaire",
     "clinical", "rating", "dementia", "frontotemporal", "vascular", "neurology", "memory", "clinic",
+    "neuro", "psych", "cv", "resp", "gi", "gu", "msk", "heent", "ext", "extremities", "skin", "vitals", "labs",
 }
-_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?:disease|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
+_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?-i:[A-Z][a-z]+\s+){0,3}(?:disease|exam|protocol|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
                              r"type|grade|stage|reflex|index|inventory|questionnaire|examination|assessment)\b",
                              re.IGNORECASE)
 _COUNTRIES_STATES = {
@@ -179,7 +180,7 @@ def _facility_is_generic(span: str) -> bool:
 
 def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) -> bool:
     if kind == "facility":
-        return not _facility_is_generic(text)
+        return not _facility_is_generic(text) and not _CLINICAL_AFTER.match(sentence[end:])
     if kind == "person":
         words = [w.strip(".,'’").lower() for w in re.split(r"\s+", text)[1:]]
         if any(w in CLINICAL_WORDS for w in words) or _CLINICAL_AFTER.match(sentence[end:]):
@@ -241,19 +242,34 @@ class _PresidioNer:
         registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=_NER_ENTITIES))
         self.analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
         self.batch = BatchAnalyzerEngine(analyzer_engine=self.analyzer)
+        self.common_words = _common_words(nlp_engine)
 
     def hits(self, sentences: list[str]) -> list[list[PhiHit]]:
         results = self.batch.analyze_iterator(sentences, language="en", entities=_NER_ENTITIES, score_threshold=0.4,
                                               batch_size=64, n_process=1)
         out = []
         for sentence, found in zip(sentences, results, strict=True):
-            out.append([PhiHit("person" if r.entity_type == "PERSON" else "location", r.start, r.end,
-                               sentence[r.start:r.end]) for r in found])
+            hits = [PhiHit("person" if r.entity_type == "PERSON" else "location", r.start, r.end,
+                           sentence[r.start:r.end]) for r in found]
+            out.append([h for h in hits if _keep_ner_hit(h, sentence, self.common_words)])
         return out
 
 
-def _keep_ner_hit(hit: PhiHit, sentence: str) -> bool:
+def _common_words(nlp_engine) -> frozenset[str]:
+    """English words the model's lemmatizer knows (WordNet's index, ~83k): a capitalised one that opens a
+    sentence ("Husband states ...", "Lumbar puncture ...") is not a name just because the small NER says so."""
+    try:
+        nlp = nlp_engine.nlp["en"]
+        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+        return frozenset(word for words in table.values() for word in words)
+    except Exception:  # noqa: BLE001 - an optional refinement; without it NER hits are kept
+        return frozenset()
+
+
+def _keep_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str] = frozenset()) -> bool:
     text = hit.text.strip()
+    if " " not in text and not sentence[:hit.start].strip(" \"'“(-") and text.lower() in common_words:
+        return False  # "Husband says ...", "Lisinopril 10 mg ...": an ordinary word opening the sentence
     words = [w.strip(".,;:()'’").lower() for w in text.split()]
     if not text or any(ch.isdigit() for ch in text):
         return False
@@ -313,7 +329,7 @@ class PhiScanner:
         ner = self.ner.hits(sentences) if self.ner and sentences else [[] for _ in sentences]
         out = []
         for sentence, ner_hits in zip(sentences, ner, strict=True):
-            hits = rule_hits(sentence) + [h for h in ner_hits if _keep_ner_hit(h, sentence)]
+            hits = rule_hits(sentence) + ner_hits
             if self.overlap is not None:
                 hits += self.overlap.hits(sentence)
             out.append(_merge(hits))

@@ -39,7 +39,7 @@ PHI_SCHEMA = {
 # stays home: a local path or a run folder name can identify a site or a person.
 EXPORT_COLUMNS = ["row_id", "source", "text", "labels", "category", "attributes", "model_hash", "engine",
                   "prompt_hash", "schema_hash", "sampling", "seed"]
-DEFAULT_LICENSE = "CC BY 4.0 (check that the generating model's licence allows it)"
+DEFAULT_LICENSE = "not chosen yet: the data owner sets it with --license before release"
 SCAN_BATCH = 256
 
 
