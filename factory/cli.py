@@ -219,6 +219,21 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _register_privacy_commands() -> None:
+    """check-phi and export (factory/privacy_cli.py)."""
+    try:
+        from factory import privacy_cli
+    except ImportError:
+        return
+    for name in ("check_phi", "export"):
+        command = getattr(privacy_cli, name, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_register_privacy_commands()
+
+
 def run() -> None:
     """Entry point: one line for a user error, a traceback only when FACTORY_DEBUG=1."""
     try:
