@@ -20,10 +20,17 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(BIN)/python bin/generate prepare-model
 	touch $@
 
+# The whole factory on the demo data: silver, bronze, PHI scan + shareable bundle, gold, comparison.
 demo: setup
 	bin/generate label --notes data/demo/notes --out $(DEMO_OUT)
 	bin/generate synthesize --per-category $(PER_CATEGORY) --out $(DEMO_OUT)
-	@echo "demo outputs: $(DEMO_OUT)/silver $(DEMO_OUT)/bronze (manifest: $(DEMO_OUT)/manifest.json)"
+	bin/generate check-phi --run $(DEMO_OUT) --notes data/demo/notes --gold data/demo/gold.jsonl
+	rm -rf $(DEMO_OUT)/share && bin/generate export --run $(DEMO_OUT) --out $(DEMO_OUT)/share
+	bin/generate gold import data/demo/gold.jsonl --out $(DEMO_OUT)/gold
+	bin/generate compare --gold $(DEMO_OUT)/gold --silver $(DEMO_OUT)/silver --bronze $(DEMO_OUT)/bronze \
+		--out $(DEMO_OUT)/experiment
+	@echo "silver: $(DEMO_OUT)/silver  bronze: $(DEMO_OUT)/bronze  shareable bronze: $(DEMO_OUT)/share"
+	@echo "report: $(DEMO_OUT)/experiment/report.md (.html)  chart: $(DEMO_OUT)/experiment/f1_by_category.png"
 
 test: setup
 	$(BIN)/python -m pytest
