@@ -116,9 +116,10 @@ def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, pl.exceptions.PolarsError) as exc:  # polars reports a full disk as a ComputeError
         tmp.unlink(missing_ok=True)
-        raise FactoryError(f"cannot write {path}: {exc.strerror or exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise FactoryError(f"cannot write {path}: {reason}") from None
 
 
 def ensure_writable_dir(path: Path) -> Path:
