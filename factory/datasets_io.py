@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.errors import FactoryError
+from factory.store import atomic_write_parquet, ensure_writable_dir
 from factory.taxonomy import Taxonomy
 
 CORE_COLUMNS = ("row_id", "source", "text", "labels")
@@ -53,13 +53,8 @@ def text_row_id(text: str) -> str:
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     """Write to a temporary sibling and rename, so readers never see a half-written shard."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    ensure_writable_dir(path.parent)
+    atomic_write_parquet(frame, path)
 
 
 def core_frame(row_ids: list[str], source: str, texts: list[str], labels: list[list[str]]) -> pl.DataFrame:

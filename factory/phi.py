@@ -133,7 +133,7 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("zip", r"(?<![\d-])\d{5}-\d{4}(?![\d-])", 0, 0),
     ("facility", rf"\b(?:(?:St\.|Saint|Mount|Mt\.)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|and|the|for)\s+)?){{1,5}}{_FACILITY_SUFFIX}\b",
      0, 0),
-    ("facility", rf"\b(?:St\.|Saint|Mount|Mt\.)\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?(?:'s)?\b", 0, 0),
+    ("facility", r"\b(?:St\.|Saint|Mount|Mt\.)\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?(?:'s)?\b", 0, 0),
     # --- titled names
     ("person", r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Fr)\.?\s+[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)?(?:,?\s+(?:Jr|Sr|III|II)\.?)?", 0, 0),
     ("person", r"\b(?:named|name is|called|goes by|signed by|spoke with|per)\s+([A-Z][a-z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-z'’-]+)?)",

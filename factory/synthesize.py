@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import time
 from dataclasses import dataclass
 
+from factory.datasets_io import normalise_text
 from factory.engines.base import Request
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
@@ -27,13 +27,6 @@ from factory.taxonomy import Category, Taxonomy, synthesis_schema
 
 SENTENCES_PER_REQUEST = 5
 MAX_WAVES = 4  # extra rounds for categories left short by failures or duplicates
-_PUNCT = re.compile(r"[^\w\s]")
-
-
-def normalise_text(text: str) -> str:
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
-
-
 def balanced_attributes(attributes: dict[str, list[str]], count: int, rng: random.Random) -> list[dict[str, str]]:
     """`count` attribute dicts in which every value of every attribute appears equally often (±1)."""
     columns = {}
