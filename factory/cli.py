@@ -205,15 +205,18 @@ def runs(root: Path | None) -> None:
 
 
 def _register_optional_commands() -> None:
-    """Commands of stages that live in their own modules."""
-    try:
-        from factory import trainer_cli
-    except ImportError:
-        return
-    for name in ("gold", "compare", "predict", "train"):
-        command = getattr(trainer_cli, name, None)
-        if command is not None:
-            main.add_command(command)
+    """Commands of stages that live in their own modules (trainer_cli.py, quality_cli.py)."""
+    modules = {"trainer_cli": ("gold", "compare", "predict", "train"),
+               "quality_cli": ("check", "consistency", "dedup", "quality")}
+    for module_name, names in modules.items():
+        try:
+            module = __import__(f"factory.{module_name}", fromlist=[module_name])
+        except ImportError:
+            continue
+        for name in names:
+            command = getattr(module, name, None)
+            if command is not None:
+                main.add_command(command)
 
 
 _register_optional_commands()
