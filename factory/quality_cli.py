@@ -132,3 +132,65 @@ def dedup(run_dir: Path, gold: Path | None, threshold: float | None, taxonomy: P
     console.print(f"bronze: {summary['rows']} sentences, {summary['flagged']} flagged as duplicates "
                   f"({summary['rate']:.1%}; {reasons}); nothing deleted", highlight=False)
     click.echo(str(run_dir / "bronze_dedup"))
+
+
+@click.group(name="quality", invoke_without_command=True)
+@click.option("--run", "run_dir", type=PathType, default=None, help="Run folder to report on.")
+@click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file.")
+@click.option("--out", type=PathType, default=None, help="Report folder (default: <run>/quality).")
+@click.option("--noise-threshold", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.9, show_default=True,
+              help="Gold-trained classifier confidence at which it overrules a silver label (review flags).")
+@click.option("--review-limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Rows in the review sheet (most confident disagreements first).")
+@click.option("--taxonomy", type=PathType, default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.pass_context
+def quality(click_ctx, run_dir, gold, out, noise_threshold, review_limit, taxonomy) -> None:
+    """Quality report of a run (Markdown + PNG); `quality strategies` measures labelling strategies."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if run_dir is None:
+        raise FactoryError("quality needs --run DIR (or the `strategies` subcommand)")
+    from factory.quality import build_report
+    from factory.taxonomy import load_taxonomy
+
+    run_dir = _existing_run(run_dir)
+    paths = build_report(run_dir, load_taxonomy(taxonomy), gold, out or run_dir / "quality", noise_threshold,
+                         review_limit, console)
+    for path in paths:
+        click.echo(str(path))
+
+
+@quality.command(name="strategies")
+@click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file to label and score.")
+@click.option("--strategies", "names", default="json,fewshot,per-category,embedding,embedding+per-category",
+              show_default=True, help="Comma-separated; also embedding+json.")
+@engine_options(default_temperature=0.0, default_max_tokens=128)
+def strategies(gold: Path, names: str, **opts) -> None:
+    """Label the gold sentences with each labelling strategy and score micro/macro-F1 against gold."""
+    from factory.gold import read_gold_any
+    from factory.strategies import LLM_STRATEGIES, STRATEGIES, evaluate_strategies, strategies_markdown, write_strategy_results
+    from factory.taxonomy import load_taxonomy
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in STRATEGIES]
+    if unknown or not chosen:
+        raise FactoryError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(STRATEGIES)}")
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    rows = read_gold_any(gold, taxonomy)
+    needs_llm = any(part in LLM_STRATEGIES for n in chosen for part in n.split("+"))
+    ctx = _stage_context(opts) if needs_llm else None
+    try:
+        if ctx is not None and needs_llm:
+            ctx.start_engine()
+        results, predictions = evaluate_strategies(rows, chosen, taxonomy, ctx, opts["limit"])
+    finally:
+        if ctx is not None:
+            ctx.close()
+    model_name = ctx.model.path.name if ctx else "(no LLM)"
+    markdown = strategies_markdown(results, model_name, str(gold), len(predictions["text"]))
+    out_dir = (ctx.run.out if ctx else (opts["out"] or Path("data/runs/strategies"))) / "strategies"
+    meta = {"gold": str(gold), "sentences": len(predictions["text"]), "model": model_name,
+            "model_hash": ctx.model.hash if ctx else None, "sampling": ctx.sampling.to_json() if ctx else None}
+    write_strategy_results(out_dir, results, predictions, markdown, meta)
+    click.echo(markdown)
+    click.echo(str(out_dir))
