@@ -81,3 +81,48 @@ def test_missing_verdicts_are_an_error_for_filters(notes_dir, taxonomy, make_con
     run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run", bronze=False)
     with pytest.raises(FactoryError, match="run `bin/generate check"):
         rejected_row_ids(run, "silver")
+
+
+# --------------------------------------------------------------------------- the real engine, started once
+
+SENTENCES = ["She keeps forgetting where she parked the car.", "MoCA today was 19/30.", "Lungs are clear."]
+
+
+@pytest.fixture(scope="module")
+def real_engine():
+    """vLLM on CPU with the embedded model, started once for this module (about a minute)."""
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig
+    from factory.models import prepare_embedded_model
+
+    engine = load_engine("vllm", EngineConfig(model_path=str(prepare_embedded_model()), enforce_eager=True, batch_size=16))
+    yield engine
+    engine.close()
+
+
+@pytest.mark.engine
+def test_real_engine_verifier_and_logprobs(real_engine, notes_dir, taxonomy, make_context, tmp_path):
+    """The verifier through vLLM on a few rows: schema-valid verdicts in the side table; and the optional
+    log-probabilities that per-category and self-consistency read come back from vLLM."""
+    from factory.engines.base import Request, Sampling
+    from factory.strategies import PerCategoryStrategy, answer_schema, yes_probability
+
+    run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
+    ctx = make_context(real_engine, out=run, sampling=Sampling(temperature=0.0, max_tokens=96))
+    stats = run_check(run, "silver", taxonomy, ctx, limit=3)
+    release(ctx)
+    table = read_dataset(run / "silver_check")
+    assert stats.rows + stats.failed == 3 and stats.rows >= 2
+    schema = check_schema()
+    for row in table.to_dicts():
+        jsonschema.validate({"verdict": row["verdict"], "reason": row["reason"]}, schema)
+        assert row["finish_reason"] == "stop" and row["completion_tokens"] > 0 and row["engine"] == "fake"
+
+    strategy = PerCategoryStrategy(taxonomy)
+    requests = [Request(strategy.chat(s, taxonomy.categories[0]), seed=i) for i, s in enumerate(SENTENCES)]
+    results = real_engine.generate(requests, answer_schema(), Sampling(max_tokens=16, logprobs=5))
+    assert all(r.ok and r.parsed["answer"] in ("yes", "no") for r in results)
+    assert all(r.logprobs and len(r.logprobs) == r.completion_tokens for r in results)
+    assert all(0.0 <= yes_probability(r) <= 1.0 for r in results)
+    plain = real_engine.generate(requests[:1], answer_schema(), Sampling(max_tokens=16))
+    assert plain[0].logprobs is None  # not asked for, not returned
