@@ -121,8 +121,15 @@ def main() -> None:
 @click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Sentences per committed Parquet shard.")
+@click.option("--strategy", type=click.Choice(["json", "fewshot", "per-category", "embedding", "embedding+per-category",
+                                               "embedding+json"]), default="json", show_default=True,
+              help="json: one JSON multi-label call; fewshot: + rotated gold examples (--gold); per-category: one "
+                   "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
+@click.option("--gold", type=click.Path(path_type=Path), default=None,
+              help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")
 @engine_options(default_temperature=0.0, default_max_tokens=128)
-def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, **opts) -> None:
+def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
+          **opts) -> None:
     """Data-to-label: split notes into sentences and label each one (silver)."""
     from factory.corpus import iter_notes, iter_sentences
     from factory.label import run_label
@@ -132,10 +139,21 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     sentences = list(itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"]))
     if not sentences:
         raise FactoryError(f"no sentences found in {notes}")
+    chosen = None
+    if strategy != "json":
+        from factory.gold import read_gold_any
+        from factory.strategies import build_strategy
+
+        chosen = build_strategy(strategy, taxonomy, read_gold_any(gold, taxonomy) if gold else None)
     ctx = _stage_context(opts)
     ctx.run.mark_running("silver")
     try:
-        stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
+        if chosen is None:
+            stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
+        else:
+            from factory.strategies import run_label_with_strategy
+
+            stats = run_label_with_strategy(sentences, taxonomy, ctx, chosen, shard_size=shard_size)
     finally:
         ctx.close()
     _finish(ctx, stats, "silver")
@@ -205,15 +223,18 @@ def runs(root: Path | None) -> None:
 
 
 def _register_optional_commands() -> None:
-    """Commands of stages that live in their own modules."""
-    try:
-        from factory import trainer_cli
-    except ImportError:
-        return
-    for name in ("gold", "compare", "predict", "train"):
-        command = getattr(trainer_cli, name, None)
-        if command is not None:
-            main.add_command(command)
+    """Commands of stages that live in their own modules (trainer_cli.py, quality_cli.py)."""
+    modules = {"trainer_cli": ("gold", "compare", "predict", "train"),
+               "quality_cli": ("check", "consistency", "dedup", "quality")}
+    for module_name, names in modules.items():
+        try:
+            module = __import__(f"factory.{module_name}", fromlist=[module_name])
+        except ImportError:
+            continue
+        for name in names:
+            command = getattr(module, name, None)
+            if command is not None:
+                main.add_command(command)
 
 
 _register_optional_commands()

@@ -78,6 +78,9 @@ class CompareOptions:
     split_seed: int | None = None
     test_fraction: float | None = None
     resplit: bool = False
+    silver_min_agreement: float | None = None  # side table <run>/silver_consistency
+    drop_rejected: bool = False  # side tables <run>/silver_check, <run>/bronze_check
+    drop_duplicates: bool = False  # side table <run>/bronze_dedup
     cache_dir: Path | None = CACHE_DIR
 
 
@@ -123,6 +126,8 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
         "silver": load_sources(opts.silver_dirs, "silver", taxonomy, opts.cache_dir),
         "bronze": load_sources(opts.bronze_dirs, "bronze", taxonomy, opts.cache_dir),
     }
+    synthetic_raw, filter_notes = apply_quality_filters(synthetic_raw, opts)
+    notes += filter_notes
     # Synthetic rows never enter the test side; copies of test sentences are dropped from training.
     combined, leakage = remove_test_leakage(synthetic_raw["silver"] + synthetic_raw["bronze"], gold_test.texts)
     synthetic = {role: combined.subset(i for i, s in enumerate(combined.sources) if s == role) for role in SYNTHETIC_SOURCES}
@@ -146,11 +151,34 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     return PreparedData(gold, split, gold_train, gold_test, synthetic, leakage, runnable, notes, minority, gold_support)
 
 
+def apply_quality_filters(synthetic: dict[str, Rows], opts: CompareOptions) -> tuple[dict[str, Rows], list[str]]:
+    """Leave out, in memory only, the rows the quality side tables flag (next to each --silver/--bronze
+    folder, i.e. in its run folder); the Parquet on disk is never changed."""
+    from factory.quality_filters import excluded_row_ids
+
+    notes = []
+    for role, folders in (("silver", opts.silver_dirs), ("bronze", opts.bronze_dirs)):
+        excluded: dict[str, set[str]] = excluded_row_ids(role, folders, opts.silver_min_agreement, opts.drop_rejected,
+                                                         opts.drop_duplicates)
+        if not excluded:
+            continue
+        dropped = set().union(*excluded.values())
+        rows = synthetic[role]
+        keep = [i for i, row_id in enumerate(rows.row_ids) if row_id not in dropped]
+        synthetic[role] = rows.subset(keep)
+        why = ", ".join(f"{reason}: {len(ids & set(rows.row_ids))}" for reason, ids in excluded.items())
+        notes.append(f"left out {len(rows) - len(keep)} of {len(rows)} {role} row(s) by quality filters ({why}); "
+                     "nothing was deleted")
+    return synthetic, notes
+
+
 def _check_options(opts: CompareOptions) -> None:
     if opts.synthetic_cap_ratio is not None and opts.synthetic_cap_ratio <= 0:
         raise FactoryError("--synthetic-cap-ratio must be positive")
     if opts.synthetic_weight <= 0:
         raise FactoryError("--synthetic-weight must be positive")
+    if opts.silver_min_agreement is not None and not 0 <= opts.silver_min_agreement <= 1:
+        raise FactoryError("--silver-min-agreement must be between 0 and 1")
     if opts.epochs < 1:
         raise FactoryError("--epochs must be at least 1")
     if "encoder" in opts.models:

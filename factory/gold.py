@@ -252,3 +252,14 @@ def load_gold(gold_dir: Path, taxonomy: Taxonomy, cache_dir: Path | None = None)
 
 def normalised_texts(rows: Rows) -> list[str]:
     return [normalise_text(t) for t in rows.texts]
+
+
+def read_gold_any(path: Path, taxonomy: Taxonomy) -> Rows:
+    """Gold from an imported folder (`gold import`) or straight from a CSV / Parquet / JSONL file with
+    `text` and `labels` (what the quality commands accept with --gold)."""
+    path = Path(path)
+    if path.is_dir():
+        return load_gold(path, taxonomy)
+    columns, records = read_records(path)
+    rows, _ = build_gold_rows(columns, records, taxonomy, "text", "labels", path)
+    return rows

@@ -89,9 +89,15 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
               help="Save every trained model under OUT/models/ for `predict` (fine-tuned ones are ~90 MB each).")
 @click.option("--out", type=PathType, default=None, help="Run folder (default: data/experiments/<timestamp>).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
+@click.option("--silver-min-agreement", type=float, default=None,
+              help="Train only on silver rows whose self-consistency majority equals the silver label with at least "
+                   "this agreement (needs `consistency`).")
+@click.option("--drop-rejected", is_flag=True, help="Leave out silver/bronze rows the verifier rejected (needs `check`).")
+@click.option("--drop-duplicates", is_flag=True, help="Leave out bronze rows flagged as duplicates (needs `dedup`).")
 @taxonomy_option
 def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synthetic_weight, seeds, models, encoder,
-            finetune, epochs, split_seed, test_fraction, resplit, save_models, out, cache_dir, taxonomy) -> None:
+            finetune, epochs, split_seed, test_fraction, resplit, save_models, out, cache_dir, silver_min_agreement,
+            drop_rejected, drop_duplicates, taxonomy) -> None:
     """Train on gold / silver / bronze and their mixtures; score all on the frozen gold test split."""
     from factory.compare import CompareOptions, default_out_dir, parse_models, parse_seeds, parse_sets, run_compare
     from factory.gold import DEFAULT_GOLD_DIR
@@ -103,7 +109,8 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
         models=parse_models(models), seeds=parse_seeds(seeds), synthetic_cap_ratio=synthetic_cap_ratio,
         synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs,
         save_models=save_models, split_seed=split_seed, test_fraction=test_fraction, resplit=resplit,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir, silver_min_agreement=silver_min_agreement, drop_rejected=drop_rejected,
+        drop_duplicates=drop_duplicates,
     )
     console = _console()
     result = run_compare(options, _taxonomy(taxonomy), console)

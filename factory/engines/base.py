@@ -23,9 +23,12 @@ class Sampling:
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 256
+    logprobs: int | None = None  # top-k token log-probabilities to return, where the backend can
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # Unset logprobs stays out of the identity, so runs made before the field existed still resume.
+        fields = {k: v for k, v in asdict(self).items() if not (k == "logprobs" and v is None)}
+        return json.dumps(fields, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class RawOutput:
     finish_reason: str  # "stop" or "length"
     prompt_tokens: int
     completion_tokens: int
+    # Optional, per generated token: (token text, its log-probability, {top-k token text: log-probability}).
+    # Backends that cannot report it leave None.
+    logprobs: tuple[tuple[str, float, dict[str, float]], ...] | None = None
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Result:
     attempts: int
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    logprobs: tuple[tuple[str, float, dict[str, float]], ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,6 +110,7 @@ class Engine(ABC):
                     completion_tokens=raw.completion_tokens,
                     attempts=attempt,
                     error=error,
+                    logprobs=raw.logprobs,
                 )
                 if error is not None:
                     still_failing.append(index)

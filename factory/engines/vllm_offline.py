@@ -31,6 +31,22 @@ def _platform_arguments(config: EngineConfig) -> dict:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(config.max_model_len, 8192)}
 
 
+def _token_logprobs(completion) -> tuple | None:
+    """vLLM's per-token {token id: Logprob} dicts as (chosen text, chosen logprob, {text: logprob})."""
+    if not completion.logprobs:
+        return None
+    tokens = []
+    for token_id, top in zip(completion.token_ids, completion.logprobs, strict=False):
+        chosen = top.get(token_id)
+        alternatives = {}
+        for entry in top.values():
+            text = entry.decoded_token or ""
+            alternatives[text] = max(alternatives.get(text, float("-inf")), float(entry.logprob))
+        tokens.append(((chosen.decoded_token or "") if chosen else "", float(chosen.logprob) if chosen else 0.0,
+                       alternatives))
+    return tuple(tokens)
+
+
 class VLLMEngine(Engine):
     name = "vllm"
 
@@ -68,6 +84,7 @@ class VLLMEngine(Engine):
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
             seed=request.seed,
+            logprobs=sampling.logprobs,
             structured_outputs=StructuredOutputsParams(json=schema),
         )
 
@@ -85,6 +102,7 @@ class VLLMEngine(Engine):
                     finish_reason=str(completion.finish_reason or "stop"),
                     prompt_tokens=len(out.prompt_token_ids or []),
                     completion_tokens=len(completion.token_ids),
+                    logprobs=_token_logprobs(completion),
                 )
             )
         return raws

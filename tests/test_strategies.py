@@ -1,0 +1,131 @@
+import math
+
+import pytest
+
+from factory.datasets_io import Rows
+from factory.engines.base import RawOutput, Result
+from factory.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, Labelled, PerCategoryStrategy,
+                                answer_schema, build_strategy, evaluate_strategies, run_label_with_strategy,
+                                score_against_gold, yes_probability)
+from factory.errors import FactoryError
+from tests.conftest import FakeEngine, json_output, toy_records
+from tests.quality_helpers import release
+
+
+def _gold(records=None) -> Rows:
+    records = records or toy_records(per_category=4, n_none=6)
+    return Rows([r["id"] for r in records], ["gold"] * len(records), [r["text"] for r in records],
+                [r["labels"] for r in records])
+
+
+def _answer(word: str, p_yes: float | None) -> RawOutput:
+    """A constrained yes/no answer, with vLLM-style top-k log-probabilities at the answer token."""
+    logprobs = None
+    if p_yes is not None:
+        logprobs = (('{"', -0.01, {'{"': -0.01}), ("answer", -0.01, {"answer": -0.01}), ('":"', -0.01, {'":"': -0.01}),
+                    (word, math.log(p_yes if word == "yes" else 1 - p_yes),
+                     {"yes": math.log(p_yes), "no": math.log(1 - p_yes) if p_yes < 1 else -30.0, "Maybe": math.log(0.001)}),
+                    ('"}', -0.01, {'"}': -0.01}))
+    text = f'{{"answer":"{word}"}}'
+    return RawOutput(text, "stop", 80, 5, logprobs)
+
+
+def test_yes_probability_from_logprobs_and_fallback():
+    with_lp = Result({"answer": "no"}, "", "stop", 1, 1, 1, logprobs=_answer("no", 0.3).logprobs)
+    assert yes_probability(with_lp) == pytest.approx(0.3 / (0.3 + 0.7))
+    assert yes_probability(Result({"answer": "yes"}, "", "stop", 1, 1, 1)) == 1.0  # no logprobs: the answer itself
+    assert answer_schema()["properties"]["answer"]["enum"] == ["yes", "no"]
+
+
+def test_per_category_asks_one_question_per_category_sharing_the_sentence_prefix(taxonomy, make_context):
+    def respond(request, sampling, call):
+        user = request.chat[-1]["content"]
+        assert sampling.logprobs == 5  # asked for the answer's probability
+        if "forgetting" in user and "Category: " + taxonomy.get("cognitive_impairment").name in user:
+            return _answer("yes", 0.8)
+        return _answer("no", 0.1)
+
+    engine = FakeEngine(respond)
+    strategy = PerCategoryStrategy(taxonomy)
+    (forgetting, lungs) = strategy.label(["She keeps forgetting names.", "Lungs are clear."], make_context(engine))
+    requests = engine.calls[0][0]
+    assert len(requests) == 2 * len(taxonomy.category_ids)
+    first = [r.chat for r in requests[:len(taxonomy.category_ids)]]
+    assert all(c[0] == first[0][0] for c in first)  # same system prompt
+    prefixes = {c[1]["content"].split("Category:")[0] for c in first}
+    assert len(prefixes) == 1  # the sentence comes first, the category last: a shared prefix
+    assert forgetting.labels == ["cognitive_impairment"] and forgetting.scores["cognitive_impairment"] == pytest.approx(0.8)
+    assert lungs.labels == ["none"] and max(lungs.scores.values()) == pytest.approx(0.1)
+
+
+def test_fewshot_examples_rotate_and_never_show_the_sentence_itself(taxonomy):
+    gold = _gold()
+    strategy = FewShotStrategy(taxonomy, gold)
+    target = gold.texts[0]
+    examples = strategy.examples(target)
+    assert target not in [e["text"] for e in examples]
+    assert {label for e in examples for label in e["labels"]} >= set(taxonomy.all_ids)  # one per category + none
+    others = {tuple(e["text"] for e in strategy.examples(t)) for t in gold.texts[1:10]}
+    assert len(others) > 1  # rotated, not one fixed set
+    assert strategy.evidence("keeps forgetting", "She keeps forgetting.") == "keeps forgetting"
+    assert strategy.evidence(gold.texts[5], "Lungs are clear.") == ""  # never copy gold into silver
+
+
+def test_embedding_prior_is_leave_one_out_and_beats_chance_on_toy_gold(taxonomy):
+    gold = _gold()
+    strategy = EmbeddingStrategy(taxonomy, gold)
+    outcomes = strategy.label(gold.texts)
+    scores = score_against_gold([o.labels for o in outcomes], gold.labels, taxonomy)
+    assert scores["micro_f1"] > 0.8  # each toy sentence has same-category neighbours (not itself)
+    sims = strategy.similarities([gold.texts[0]])
+    assert sims.max() < 0.999  # its own copy in gold was excluded
+
+
+def test_combination_averages_prior_and_votes(taxonomy):
+    embedding = object.__new__(EmbeddingStrategy)
+    embedding.taxonomy = taxonomy
+    combined = CombinedStrategy(embedding, PerCategoryStrategy(taxonomy))
+    prior = [Labelled(["cognitive_impairment"], {"cognitive_impairment": 0.9, "notice_by_others": 0.2})]
+    votes = [Labelled(["notice_by_others"], {"cognitive_impairment": 0.3, "notice_by_others": 0.9})]
+    (merged,) = combined.combine(prior, votes)
+    assert merged.labels == ["cognitive_impairment", "notice_by_others"]
+    assert merged.scores["cognitive_impairment"] == pytest.approx(0.6)
+
+
+def test_scores_and_failed_outputs(taxonomy):
+    gold = [["cognitive_impairment"], ["none"], ["dementia_diagnosis", "treatment_and_care"]]
+    perfect = score_against_gold(gold, gold, taxonomy)
+    assert perfect["micro_f1"] == 1.0 and perfect["failed"] == 0
+    failed = score_against_gold([None, ["none"], ["dementia_diagnosis"]], gold, taxonomy)
+    assert failed["micro_f1"] == pytest.approx(2 * 1 / (1 + 3)) and failed["failed"] == 1
+
+
+def test_evaluate_runs_each_llm_strategy_once(taxonomy, make_context):
+    engine = FakeEngine(lambda request, sampling, call: _answer("no", None) if "Category:" in request.chat[-1]["content"]
+                        else json_output({"evidence": "", "labels": ["none"]}))
+    gold = _gold()
+    results, predictions = evaluate_strategies(gold, ["per-category", "embedding", "embedding+per-category", "json"],
+                                               taxonomy, make_context(engine), limit=5)
+    assert set(results) == {"per-category", "embedding", "embedding+per-category", "json"}
+    assert engine.requests_seen == 5 * len(taxonomy.category_ids) + 5  # the combination reuses per-category's calls
+    assert predictions["per-category"] == [["none"]] * 5 and len(predictions["text"]) == 5
+    with pytest.raises(FactoryError, match="--gold"):
+        build_strategy("fewshot", taxonomy, None)
+
+
+def test_label_with_a_strategy_writes_silver_rows(notes_dir, taxonomy, make_context, tmp_path):
+    import polars as pl
+
+    from factory.corpus import iter_notes, iter_sentences
+    from factory.store import SILVER_SCHEMA
+
+    sentences = list(iter_sentences(iter_notes(notes_dir)))
+    ctx = make_context(FakeEngine(lambda *a: None), out=tmp_path / "run")
+    stats = run_label_with_strategy(sentences, taxonomy, ctx, EmbeddingStrategy(taxonomy, _gold()))
+    release(ctx)
+    silver = pl.read_parquet(tmp_path / "run" / "silver")
+    assert dict(silver.schema) == SILVER_SCHEMA and silver.height == stats.rows == len(sentences)
+    assert (silver["engine"] == "embedding").all() and (silver["evidence"] == "").all()
+    again = run_label_with_strategy(sentences, taxonomy, make_context(FakeEngine(lambda *a: None), out=tmp_path / "run"),
+                                    EmbeddingStrategy(taxonomy, _gold()))
+    assert again.skipped == len(sentences) and again.rows == 0
