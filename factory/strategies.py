@@ -7,7 +7,8 @@
   sentence share their prefix (vLLM's prefix cache computes it once).
 - embedding: no LLM: cosine similarity (bundled MiniLM) of the sentence to each category's definition
   and to gold exemplars (leave-one-out: a sentence is never its own exemplar).
-- embedding+per-category, embedding+json: the mean of the embedding score and the LLM vote.
+- embedding+per-category, embedding+json: a weighted mean of the embedding score and the LLM vote
+  (the vote weighs 1/3, so it moves the embedding's decision boundary rather than overriding it).
 
 `evaluate_strategies` labels gold sentences with each strategy and scores micro/macro F1 against gold.
 """
@@ -270,8 +271,13 @@ class EmbeddingStrategy:
         return out
 
 
+# With an equal-weight mean, a 0/1 LLM vote always decides (0.5 + p/2 > 0.5 for any p > 0). At 1/3 the
+# vote shifts the embedding's decision boundary instead: a yes needs p > 0.25, a no needs p > 0.75.
+LLM_VOTE_WEIGHT = 1 / 3
+
+
 class CombinedStrategy:
-    """Mean of the embedding score and the LLM's vote (0/1, or P(yes) for per-category) per category."""
+    """Weighted mean of the embedding score and the LLM's vote (0/1, or P(yes) for per-category)."""
 
     def __init__(self, embedding: EmbeddingStrategy, llm):
         self.embedding, self.llm = embedding, llm
@@ -287,7 +293,8 @@ class CombinedStrategy:
             if not v.ok:
                 out.append(v)
                 continue
-            scores = {c: (p.scores.get(c, 0.0) + v.scores.get(c, 0.0)) / 2 for c in self.taxonomy.category_ids}
+            scores = {c: (1 - LLM_VOTE_WEIGHT) * p.scores.get(c, 0.0) + LLM_VOTE_WEIGHT * v.scores.get(c, 0.0)
+                      for c in self.taxonomy.category_ids}
             out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, v.evidence, v.result, v.seed))
         return out
 

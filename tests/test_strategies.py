@@ -81,15 +81,27 @@ def test_embedding_prior_is_leave_one_out_and_beats_chance_on_toy_gold(taxonomy)
     assert sims.max() < 0.999  # its own copy in gold was excluded
 
 
-def test_combination_averages_prior_and_votes(taxonomy):
+def test_combination_weighs_prior_and_votes(taxonomy):
     embedding = object.__new__(EmbeddingStrategy)
     embedding.taxonomy = taxonomy
     combined = CombinedStrategy(embedding, PerCategoryStrategy(taxonomy))
     prior = [Labelled(["cognitive_impairment"], {"cognitive_impairment": 0.9, "notice_by_others": 0.2})]
     votes = [Labelled(["notice_by_others"], {"cognitive_impairment": 0.3, "notice_by_others": 0.9})]
     (merged,) = combined.combine(prior, votes)
-    assert merged.labels == ["cognitive_impairment", "notice_by_others"]
-    assert merged.scores["cognitive_impairment"] == pytest.approx(0.6)
+    assert merged.labels == ["cognitive_impairment"]
+    assert merged.scores["cognitive_impairment"] == pytest.approx(2 / 3 * 0.9 + 1 / 3 * 0.3)
+    assert merged.scores["notice_by_others"] == pytest.approx(2 / 3 * 0.2 + 1 / 3 * 0.9)
+
+
+def test_a_binary_vote_moves_the_boundary_but_does_not_override_the_prior(taxonomy):
+    embedding = object.__new__(EmbeddingStrategy)
+    embedding.taxonomy = taxonomy
+    combined = CombinedStrategy(embedding, PerCategoryStrategy(taxonomy))
+    cid = "cognitive_impairment"
+    cases = [(0.9, 0.0, True), (0.6, 0.0, False), (0.3, 1.0, True), (0.2, 1.0, False)]
+    for prior_score, vote, kept in cases:
+        (merged,) = combined.combine([Labelled([cid], {cid: prior_score})], [Labelled([cid], {cid: vote})])
+        assert (cid in merged.labels) is kept, (prior_score, vote)
 
 
 def test_scores_and_failed_outputs(taxonomy):
