@@ -129,9 +129,12 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     from factory.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(opts["taxonomy"])
-    sentences = list(itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"]))
-    if not sentences:
+    # Streamed: the corpus is read as labelling goes, so memory does not grow with its size.
+    sentences = itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"])
+    first = next(sentences, None)  # bad input fails here, before an engine starts
+    if first is None:
         raise FactoryError(f"no sentences found in {notes}")
+    sentences = itertools.chain([first], sentences)
     ctx = _stage_context(opts)
     ctx.run.mark_running("silver")
     try:
