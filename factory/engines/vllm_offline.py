@@ -33,6 +33,7 @@ def _platform_arguments(config: EngineConfig) -> dict:
 
 class VLLMEngine(Engine):
     name = "vllm"
+    supports_unconstrained = True  # schema=None: no structured-output constraint (bin/bench)
 
     def __init__(self, config: EngineConfig):
         if config.structured_backend not in STRUCTURED_BACKENDS:
@@ -68,7 +69,7 @@ class VLLMEngine(Engine):
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
             seed=request.seed,
-            structured_outputs=StructuredOutputsParams(json=schema),
+            structured_outputs=StructuredOutputsParams(json=schema) if schema is not None else None,
         )
 
     def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
