@@ -227,7 +227,9 @@ def run_label_ray(
         )
         used: set[str] = set()
         for batch in data.iter_batches(batch_size=shard_size, batch_format="pyarrow"):
-            rows = batch.to_pylist()
+            # Ray may re-run a batch after an actor failure; the driver commits each row id once regardless.
+            rows = [row for row in batch.to_pylist() if row["row_id"] not in done]
+            done.update(row["row_id"] for row in rows)
             used.update(row["worker"] for row in rows)
             sink_items = [
                 (Sentence(r["note_id"], r["sentence_index"], r["char_start"], r["char_end"], r["text"]),
