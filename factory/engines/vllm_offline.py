@@ -31,6 +31,15 @@ def _platform_arguments(config: EngineConfig) -> dict:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(config.max_model_len, 8192)}
 
 
+def _structured_outputs_config(backend: str) -> dict:
+    """Compact JSON: free whitespace lets a small model burn its token budget on newlines. vLLM 0.32
+    refuses `disable_any_whitespace` for the outlines backend (found by bin/bench), so it is set only
+    where supported."""
+    if backend in ("xgrammar", "guidance"):
+        return {"backend": backend, "disable_any_whitespace": True}
+    return {"backend": backend}
+
+
 class VLLMEngine(Engine):
     name = "vllm"
     supports_unconstrained = True  # schema=None: no structured-output constraint (bin/bench)
@@ -56,8 +65,7 @@ class VLLMEngine(Engine):
             seed=config.seed,
             enforce_eager=config.enforce_eager,
             tensor_parallel_size=config.tensor_parallel_size,
-            # Compact JSON: free whitespace lets a small model burn its token budget on newlines.
-            structured_outputs_config={"backend": config.structured_backend, "disable_any_whitespace": True},
+            structured_outputs_config=_structured_outputs_config(config.structured_backend),
         )
 
     def _sampling_params(self, request: Request, schema: dict, sampling: Sampling):
