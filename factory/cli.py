@@ -54,12 +54,28 @@ def engine_options(default_temperature: float, default_max_tokens: int):
             click.option("--enforce-eager", is_flag=True, help="vLLM: skip torch.compile (starts faster, runs ~25% slower)."),
             click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
                          help="vLLM: GPUs to shard the model over."),
+            click.option("--data-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Engine replicas on this machine, each in its own process (own GPUs, or own CPU cores)."),
+            click.option("--max-model-len", type=click.IntRange(min=256), default=2048, show_default=True,
+                         help="vLLM: longest prompt + output in tokens."),
         ]
         for option in reversed(options):
             func = option(func)
         return func
 
     return decorate
+
+
+def _engine_config(opts: dict, model_path: Path) -> EngineConfig:
+    return EngineConfig(
+        model_path=str(model_path),
+        seed=opts["seed"],
+        max_model_len=opts["max_model_len"],
+        structured_backend=opts["structured_backend"],
+        enforce_eager=opts["enforce_eager"],
+        batch_size=opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16),
+        tensor_parallel_size=opts["tensor_parallel_size"],
+    )
 
 
 def _stage_context(opts: dict):
@@ -70,19 +86,16 @@ def _stage_context(opts: dict):
 
     model = resolve_model(opts["model"])
     run = Run.open(opts["out"])
-    batch_size = opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16)
-    config = EngineConfig(
-        model_path=str(model.path),
-        seed=opts["seed"],
-        structured_backend=opts["structured_backend"],
-        enforce_eager=opts["enforce_eager"],
-        batch_size=batch_size,
-        tensor_parallel_size=opts["tensor_parallel_size"],
-    )
+    config = _engine_config(opts, model.path)
     sampling = Sampling(temperature=opts["temperature"], top_p=opts["top_p"], max_tokens=opts["max_tokens"])
 
     def start_engine():
+        replicas = opts["data_parallel_size"]
         with console.status(f"starting {opts['engine']} engine on {model.path.name} (vLLM compiles on first start)"):
+            if replicas > 1:
+                from factory.parallel import ReplicaEngine
+
+                return ReplicaEngine(opts["engine"], config, replicas)
             return load_engine(opts["engine"], config)
 
     return StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
@@ -96,6 +109,7 @@ def _finish(ctx, stats, dataset: str) -> None:
         "completion_tokens": stats.completion_tokens, "seconds": round(stats.seconds, 2),
         "engine_start_seconds": round(stats.engine_start_seconds, 2),
         "engine": ctx.engine_name, "model_path": str(ctx.model.path), "model_hash": ctx.model.hash,
+        **({"workers_used": stats.workers_used} if stats.workers_used else {}),
         "sampling": ctx.sampling.to_json(), "seed": ctx.seed,
     }
     ctx.run.record_stage(dataset, info)
@@ -121,6 +135,7 @@ def main() -> None:
 @click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Sentences per committed Parquet shard.")
+<<<<<<< HEAD
 @click.option("--strategy", type=click.Choice(["json", "fewshot", "per-category", "embedding", "embedding+per-category",
                                                "embedding+json"]), default="json", show_default=True,
               help="json: one JSON multi-label call; fewshot: + rotated gold examples (--gold); per-category: one "
@@ -130,15 +145,29 @@ def main() -> None:
 @engine_options(default_temperature=0.0, default_max_tokens=128)
 def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
           **opts) -> None:
+=======
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Label as a Ray Data pipeline over sharded Parquet, one engine per Ray actor (same rows, same resume).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="--ray: engine actors.")
+@click.option("--ray-address", default=None,
+              help="--ray: join this running Ray cluster (default: a private local one). The run folder must be on "
+                   "storage every node can read.")
+@engine_options(default_temperature=0.0, default_max_tokens=128)
+def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, use_ray: bool, workers: int,
+          ray_address: str | None, **opts) -> None:
+>>>>>>> bench
     """Data-to-label: split notes into sentences and label each one (silver)."""
     from factory.corpus import iter_notes, iter_sentences
     from factory.label import run_label
     from factory.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(opts["taxonomy"])
-    sentences = list(itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"]))
-    if not sentences:
+    # Streamed: the corpus is read as labelling goes, so memory does not grow with its size.
+    sentences = itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"])
+    first = next(sentences, None)  # bad input fails here, before an engine starts
+    if first is None:
         raise FactoryError(f"no sentences found in {notes}")
+<<<<<<< HEAD
     chosen = None
     if strategy != "json":
         from factory.gold import read_gold_any
@@ -154,6 +183,24 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
             from factory.strategies import run_label_with_strategy
 
             stats = run_label_with_strategy(sentences, taxonomy, ctx, chosen, shard_size=shard_size)
+=======
+    sentences = itertools.chain([first], sentences)
+    if use_ray and opts["data_parallel_size"] > 1:
+        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
+    ctx = _stage_context(opts)
+    ctx.run.mark_running("silver")
+    try:
+        if use_ray:
+            from factory.ray_label import run_label_ray, stop_ray
+
+            try:
+                config = _engine_config(opts, ctx.model.path)
+                stats = run_label_ray(sentences, taxonomy, ctx, opts["engine"], config, workers, shard_size, ray_address)
+            finally:
+                stop_ray()
+        else:
+            stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
+>>>>>>> bench
     finally:
         ctx.close()
     _finish(ctx, stats, "silver")

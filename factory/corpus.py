@@ -10,6 +10,7 @@ after cutting at line breaks, so section headers and numbered plan items never g
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,13 +59,18 @@ def _txt_notes(paths: list[Path]) -> Iterator[Note]:
         yield Note(note_id=path.stem, text=_read_txt(path))
 
 
-def _read_table(path: Path, kind: str, columns: list[str]) -> pl.DataFrame:
+TABLE_BATCH_ROWS = 2048  # notes read at a time: a large table streams instead of loading whole
+
+
+def _table_batches(path: Path, kind: str, columns: list[str]) -> Iterator[pl.DataFrame]:
     try:
         if kind == "csv":
-            return pl.read_csv(path, columns=columns, infer_schema=False, encoding="utf8")
-        if kind == "parquet":
-            return pl.read_parquet(path, columns=columns)
-        return pl.read_ndjson(path).select(columns)
+            frame = pl.scan_csv(path, infer_schema=False, encoding="utf8")
+        elif kind == "parquet":
+            frame = pl.scan_parquet(path)
+        else:
+            frame = pl.scan_ndjson(path)
+        yield from frame.select(columns).collect_batches(chunk_size=TABLE_BATCH_ROWS)
     except pl.exceptions.ColumnNotFoundError as exc:
         raise FactoryError(f"{path}: column not found ({str(exc).splitlines()[0]})") from None
     except pl.exceptions.NoDataError:
@@ -94,13 +100,15 @@ def _table_notes(path: Path, kind: str, text_column: str, id_column: str | None)
         if wanted is not None and wanted not in available:
             raise FactoryError(f"{path} has no column {wanted!r} ({flag}); columns: {', '.join(available)}")
     columns = [text_column] + ([id_column] if id_column and id_column != text_column else [])
-    frame = _read_table(path, kind, columns)
-    if frame.height == 0:
+    index = 0
+    for frame in _table_batches(path, kind, columns):
+        ids = frame.get_column(id_column).cast(pl.String) if id_column else None
+        for row, text in enumerate(frame.get_column(text_column).cast(pl.String)):
+            note_id = ids[row] if ids is not None and ids[row] is not None else f"{path.stem}:{index}"
+            yield Note(note_id=str(note_id), text=text or "")
+            index += 1
+    if index == 0:
         raise FactoryError(f"{path} has no rows")
-    ids = frame.get_column(id_column).cast(pl.String) if id_column else None
-    for index, text in enumerate(frame.get_column(text_column).cast(pl.String)):
-        note_id = ids[index] if ids is not None and ids[index] is not None else f"{path.stem}:{index}"
-        yield Note(note_id=str(note_id), text=text or "")
 
 
 def iter_notes(path: str | Path, text_column: str = "text", id_column: str | None = None) -> Iterator[Note]:
@@ -177,10 +185,11 @@ def split_sentences(note: Note) -> Iterator[Sentence]:
 
 def iter_sentences(notes: Iterator[Note]) -> Iterator[Sentence]:
     """Every sentence once: empties and exact duplicates (across the whole corpus) are dropped."""
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # 16-byte digests, not the texts: memory stays small for a large corpus
     for note in notes:
         for sentence in split_sentences(note):
-            if sentence.text in seen:
+            digest = hashlib.blake2b(sentence.text.encode("utf-8"), digest_size=16).digest()
+            if digest in seen:
                 continue
-            seen.add(sentence.text)
+            seen.add(digest)
             yield sentence

@@ -7,10 +7,10 @@ output was complete and schema-valid; other outputs go to failed/ with the reaso
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from factory.corpus import Sentence
-from factory.engines.base import Request
+from factory.engines.base import Request, Result
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
 from factory.stage import StageContext, StageStats, failure_row, request_seed
@@ -60,46 +60,79 @@ class Labeler:
         }
 
 
-def run_label(
-    sentences: Iterable[Sentence], taxonomy: Taxonomy, ctx: StageContext, shard_size: int = 256
-) -> StageStats:
+class SilverSink:
+    """Commits labelled sentences: silver rows for valid outputs, failed/ rows for the rest, one atomic
+    shard each per call. The single-process and the Ray paths both commit through it (same rows)."""
+
+    def __init__(self, labeler: Labeler, ctx: StageContext, stats: StageStats):
+        self.labeler, self.ctx, self.stats = labeler, ctx, stats
+        self.writer = ShardWriter(ctx.run.out / "silver", SILVER_SCHEMA)
+        self.failures = ctx.failure_writer()
+
+    def commit(self, items: Iterable[tuple[Sentence, str, int, Result]]) -> None:
+        labeler, ctx, stats = self.labeler, self.ctx, self.stats
+        hashes = (labeler.prompts.hash, labeler.schema_hash, labeler.taxonomy.fingerprint)
+        ok_rows, failed_rows = [], []
+        for sentence, row_id, seed, result in items:
+            lineage = ctx.lineage(*hashes, seed, result)
+            stats.completion_tokens += result.completion_tokens
+            stats.requests += 1
+            if result.ok:
+                ok_rows.append(labeler.row(sentence, row_id, result.parsed, lineage))
+            else:
+                failed_rows.append(failure_row(labeler.task, row_id, sentence.text, result, lineage))
+                stats.failures.append((sentence.text[:60], result.error or ""))
+        self.writer.write(ok_rows)
+        self.failures.write(failed_rows)
+        stats.rows += len(ok_rows)
+        stats.failed += len(failed_rows)
+
+
+def prepare_label(taxonomy: Taxonomy, ctx: StageContext) -> tuple[Labeler, set[str], StageStats]:
+    """The labeller, the row ids already committed in this run folder, and fresh stats."""
     labeler = Labeler(taxonomy)
-    silver_dir = ctx.run.out / "silver"
-    writer = ShardWriter(silver_dir, SILVER_SCHEMA)
-    failures = ctx.failure_writer()
     ctx.run.bind_identity("silver", labeler.identity(ctx))
-    done = existing_values(silver_dir, "row_id")
-    stats = StageStats("label (silver)")
-    todo = []
+    return labeler, existing_values(ctx.run.out / "silver", "row_id"), StageStats("label (silver)")
+
+
+def pending_shards(
+    sentences: Iterable[Sentence], labeler: Labeler, ctx: StageContext, done: set[str], stats: StageStats, size: int
+) -> Iterator[list[tuple[Sentence, str]]]:
+    """Sentences whose row is not committed yet, `size` at a time. Streamed: memory stays flat however
+    large the corpus (only the committed row ids are held, ~100 bytes each)."""
+    shard: list[tuple[Sentence, str]] = []
     for sentence in sentences:
         row_id = labeler.key(sentence.text, ctx)
         if row_id in done:
             stats.skipped += 1
-        else:
-            todo.append((sentence, row_id))
-    if todo:
-        stats.engine_start_seconds = ctx.start_engine()
-    started = time.perf_counter()
+            continue
+        shard.append((sentence, row_id))
+        if len(shard) >= size:
+            yield shard
+            shard = []
+    if shard:
+        yield shard
+
+
+def run_label(
+    sentences: Iterable[Sentence], taxonomy: Taxonomy, ctx: StageContext, shard_size: int = 256
+) -> StageStats:
+    """Label `sentences` (any iterable, consumed once and lazily) into ctx.run's silver/ shards."""
+    labeler, done, stats = prepare_label(taxonomy, ctx)
+    sink = SilverSink(labeler, ctx, stats)
+    started = None
     with progress_bar("sentences") as progress:
-        task = progress.add_task("labelling sentences", total=len(todo))
-        for start in range(0, len(todo), shard_size):
-            shard = todo[start : start + shard_size]
+        task = progress.add_task("labelling sentences", total=None)
+        for shard in pending_shards(sentences, labeler, ctx, done, stats, shard_size):
+            if started is None:  # the engine starts only when there is work; its start is timed apart
+                stats.engine_start_seconds = ctx.start_engine()
+                started = time.perf_counter()
             requests = [Request(labeler.chat(s.text), request_seed(ctx.seed, row_id)) for s, row_id in shard]
             results = ctx.engine.generate(requests, labeler.schema, ctx.sampling)
-            ok_rows, failed_rows = [], []
-            for (sentence, row_id), request, result in zip(shard, requests, results, strict=True):
-                lineage = ctx.lineage(labeler.prompts.hash, labeler.schema_hash, taxonomy.fingerprint, request.seed, result)
-                stats.completion_tokens += result.completion_tokens
-                if result.ok:
-                    ok_rows.append(labeler.row(sentence, row_id, result.parsed, lineage))
-                else:
-                    failed_rows.append(failure_row(labeler.task, row_id, sentence.text, result, lineage))
-                    stats.failures.append((sentence.text[:60], result.error or ""))
-            writer.write(ok_rows)
-            failures.write(failed_rows)
-            stats.rows += len(ok_rows)
-            stats.failed += len(failed_rows)
-            stats.requests += len(shard)
+            sink.commit(
+                (sentence, row_id, request.seed, result)
+                for (sentence, row_id), request, result in zip(shard, requests, results, strict=True)
+            )
             progress.advance(task, len(shard))
-    stats.seconds = time.perf_counter() - started
+    stats.seconds = time.perf_counter() - started if started is not None else 0.0
     return stats

@@ -16,6 +16,8 @@ import traceback
 from pathlib import Path
 
 ENV_FLAG = "FACTORY_NETGUARD"
+LOG_FLAG = "FACTORY_NETGUARD_LOG"  # "1": also print each refusal to stderr, for processes whose caller
+# swallows the exception (Ray's cloud-metadata probe); their stderr is their log file
 _GUARD_DIR = Path(__file__).resolve().parent / "_guard"
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
 _installed = False
@@ -50,7 +52,10 @@ def _culprit() -> str:
 
 
 def _refuse(target: str) -> None:
-    raise EgressBlocked(f"network egress blocked: {_culprit()} tried to connect to {target}; this program runs offline")
+    message = f"network egress blocked: {_culprit()} tried to connect to {target}; this program runs offline"
+    if os.environ.get(LOG_FLAG) == "1":
+        print(message, file=sys.stderr, flush=True)
+    raise EgressBlocked(message)
 
 
 def _audit(event: str, args: tuple) -> None:

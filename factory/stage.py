@@ -95,6 +95,7 @@ class StageStats:
     engine_start_seconds: float = 0.0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    workers_used: list[str] = field(default_factory=list)  # scale-out paths: which engine replicas did work
 
     def summary(self, output: str) -> dict:
         rate = self.rows / self.seconds if self.seconds else 0.0

@@ -68,3 +68,14 @@ def test_wrong_text_column_names_the_available_columns(tmp_path):
     path.write_text('{"note": "Memory is worse."}\n', encoding="utf-8")
     with pytest.raises(FactoryError, match=r"no column 'text' \(--text-column\); columns: note"):
         list(iter_notes(path))
+
+
+def test_a_table_is_read_in_batches_with_stable_note_ids(tmp_path, monkeypatch):
+    from factory import corpus
+
+    monkeypatch.setattr(corpus, "TABLE_BATCH_ROWS", 3)
+    path = tmp_path / "notes.parquet"
+    pl.DataFrame({"text": [f"Note {i} says she forgets." for i in range(7)]}).write_parquet(path)
+    notes = list(iter_notes(path))
+    assert [n.note_id for n in notes] == [f"notes:{i}" for i in range(7)]
+    assert notes[6].text == "Note 6 says she forgets."

@@ -80,3 +80,22 @@ def test_silver_loads_with_hugging_face_datasets(notes_dir, taxonomy, make_conte
     files = sorted(str(p) for p in (ctx.run.out / "silver").glob("part-*.parquet"))
     dataset = load_dataset("parquet", data_files=files, split="train", cache_dir=str(ctx.run.out / "hf-cache"))
     assert dataset.num_rows == 4 and "labels" in dataset.column_names
+
+
+def test_run_label_streams_its_input(taxonomy, make_context):
+    """The corpus is consumed shard by shard: shard 1 is committed before sentence 3 is even read."""
+    from factory.corpus import Sentence
+
+    engine = FakeEngine(_keyword_labeller)
+    ctx = make_context(engine)
+    pulled = []
+
+    def sentences():
+        for i in range(5):
+            pulled.append(i)
+            if i == 3:  # sentences 0-1 form shard 1: committed before sentence 3 is read
+                assert len(list((ctx.run.out / "silver").glob("part-*.parquet"))) >= 1
+            yield Sentence("n", i, 0, 10, f"Sentence number {i} is here.")
+
+    stats = run_label(sentences(), taxonomy, ctx, shard_size=2)
+    assert pulled == [0, 1, 2, 3, 4] and stats.rows == 5 and len(engine.calls) == 3

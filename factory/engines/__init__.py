@@ -9,7 +9,13 @@ ENGINES = ("vllm", "transformers")
 
 
 def load_engine(name: str, config: EngineConfig) -> Engine:
-    """Import a backend only when asked for: vLLM alone takes ~9 s to import."""
+    """Import a backend only when asked for: vLLM alone takes ~9 s to import. `module:callable` names a
+    test or benchmark engine (e.g. factory.engines.trivial:TrivialEngine), called with the config."""
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)(config)
     if name == "vllm":
         from factory.engines.vllm_offline import VLLMEngine
 

@@ -117,6 +117,14 @@ class Engine(ABC):
             pending = still_failing
         return [r for r in results if r is not None]
 
+    def generate_unconstrained(self, requests: list[Request], sampling: Sampling) -> list[RawOutput]:
+        """Free generation, no schema and no validation: only for measuring what the constraint costs."""
+        if not self.supports_unconstrained:
+            raise NotImplementedError(f"{self.name} generates under a schema only")
+        return self._generate_raw(requests, None, sampling)
+
+    supports_unconstrained = False
+
     def close(self) -> None:
         """Release the model (processes, memory). Safe to call twice."""
 

@@ -43,7 +43,8 @@ class TransformersEngine(Engine):
 
     def _count_prompt_tokens(self, chat: list[dict[str, str]]) -> int:
         ids = self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        # a BatchEncoding is a Mapping but not a dict: len() of it would count its keys
+        return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
     def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
         from outlines.inputs import Chat

@@ -47,8 +47,18 @@ def _token_logprobs(completion) -> tuple | None:
     return tuple(tokens)
 
 
+def _structured_outputs_config(backend: str) -> dict:
+    """Compact JSON: free whitespace lets a small model burn its token budget on newlines. vLLM 0.32
+    refuses `disable_any_whitespace` for the outlines backend (found by bin/bench), so it is set only
+    where supported."""
+    if backend in ("xgrammar", "guidance"):
+        return {"backend": backend, "disable_any_whitespace": True}
+    return {"backend": backend}
+
+
 class VLLMEngine(Engine):
     name = "vllm"
+    supports_unconstrained = True  # schema=None: no structured-output constraint (bin/bench)
 
     def __init__(self, config: EngineConfig):
         if config.structured_backend not in STRUCTURED_BACKENDS:
@@ -71,8 +81,7 @@ class VLLMEngine(Engine):
             seed=config.seed,
             enforce_eager=config.enforce_eager,
             tensor_parallel_size=config.tensor_parallel_size,
-            # Compact JSON: free whitespace lets a small model burn its token budget on newlines.
-            structured_outputs_config={"backend": config.structured_backend, "disable_any_whitespace": True},
+            structured_outputs_config=_structured_outputs_config(config.structured_backend),
         )
 
     def _sampling_params(self, request: Request, schema: dict, sampling: Sampling):
@@ -85,7 +94,7 @@ class VLLMEngine(Engine):
             max_tokens=sampling.max_tokens,
             seed=request.seed,
             logprobs=sampling.logprobs,
-            structured_outputs=StructuredOutputsParams(json=schema),
+            structured_outputs=StructuredOutputsParams(json=schema) if schema is not None else None,
         )
 
     def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:

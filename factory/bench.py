@@ -1,0 +1,427 @@
+"""bin/bench: labelling throughput, start-up, resume and memory of the factory, in one command.
+
+vLLM engines cannot be started and stopped cleanly many times in one process, so the parent runs every
+configuration in a child process of `bin/bench` (one engine each), collects one JSON result per child,
+and prints a table plus the whole JSON. Every child labels the same sentences with the same model.
+
+Measured:
+- labelling throughput (sentences/s, output tokens/s) of vLLM and transformers + Outlines, batched and one
+  prompt at a time, through `Engine.generate` (schema constraint, validation and retry included);
+- vLLM with and without the schema constraint, and with each structured-output backend;
+- engine start-up (compiled vs eager) and the rerun of `run_label` into a finished run folder (no LLM call);
+- peak RSS of the process tree (vLLM's engine-core children included) while the label path streams a
+  corpus of growing size. That scan measures the pipeline, not the LLM: it uses the model-free trivial
+  engine (factory/engines/trivial.py) unless --memory-engine vllm.
+On a CUDA machine the same run reports the GPU and, with --bandwidth-gbs, the memory-bandwidth bound of
+single-stream decoding (bandwidth / bytes of weights read per token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from factory.paths import CACHE_DIR, DATA_DIR, DEMO_DIR, PROJECT_ROOT
+
+BENCH_DIR = DATA_DIR / "bench"
+TRIVIAL = "factory.engines.trivial:TrivialEngine"
+
+
+# ---------------------------------------------------------------- pure helpers (tests/test_bench.py)
+
+def synthetic_notes(sentences: int, per_note: int = 10) -> list[str]:
+    """Notes holding exactly `sentences` distinct sentences (none is dropped as a duplicate or header)."""
+    subjects = ["She", "He", "The patient", "Her husband", "His daughter"]
+    findings = ["keeps forgetting recent conversations", "needs help with the bills", "had a fall at home",
+                "is agitated in the evening", "scored low on the MoCA", "was started on donepezil"]
+    lines = [f"At visit {i} {subjects[i % 5].lower()} {findings[i % 6]} today." for i in range(sentences)]
+    return [" ".join(lines[start:start + per_note]) for start in range(0, sentences, per_note)]
+
+
+def bandwidth_bound(bandwidth_gbs: float | None, weight_bytes: int) -> float | None:
+    """Tokens/s ceiling of one decoding stream: every token reads all weights once from memory."""
+    if not bandwidth_gbs or weight_bytes <= 0:
+        return None
+    return bandwidth_gbs * 1e9 / weight_bytes
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 2)
+
+
+def ratios(rows: list[dict]) -> dict[str, float | None]:
+    """The headline comparisons, from result rows keyed by their `config` name."""
+    by = {r["config"]: r for r in rows if r.get("ok", True)}
+
+    def rate(config: str, key: str = "sentences_per_s"):
+        return by.get(config, {}).get(key)
+
+    return {
+        "vllm/transformers batched (sentences/s)": ratio(rate("vllm xgrammar batched"), rate("transformers batched")),
+        "vllm/transformers one-at-a-time (sentences/s)": ratio(rate("vllm xgrammar single"), rate("transformers single")),
+        "vllm batched/single (sentences/s)": ratio(rate("vllm xgrammar batched"), rate("vllm xgrammar single")),
+        "constrained/unconstrained (sentences/s)": ratio(rate("vllm xgrammar batched"), rate("vllm unconstrained batched")),
+        "constrained/unconstrained (output tok/s)": ratio(rate("vllm xgrammar batched", "output_tokens_per_s"),
+                                                          rate("vllm unconstrained batched", "output_tokens_per_s")),
+        "compiled/eager (sentences/s)": ratio(rate("vllm xgrammar batched"), rate("vllm xgrammar eager batched")),
+    }
+
+
+COLUMNS = [("config", "config", 30), ("n", "n", 6), ("seconds", "s", 7), ("sentences_per_s", "sent/s", 8),
+           ("output_tokens_per_s", "out tok/s", 9), ("valid", "valid", 7), ("start_s", "start s", 8),
+           ("peak_rss_gb", "peak RSS GB", 11), ("note", "note", 0)]
+
+
+def format_table(rows: list[dict]) -> str:
+    def cell(row, key):
+        value = row.get(key)
+        if key == "valid" and value is not None:
+            return f"{value}/{row.get('n')}"
+        if isinstance(value, float):
+            return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+        return "" if value is None else str(value)
+
+    lines = ["  ".join(title.ljust(width) for _, title, width in COLUMNS).rstrip()]
+    lines.append("  ".join("-" * max(width, len(title)) for _, title, width in COLUMNS))
+    for row in rows:
+        if not row.get("ok", True):
+            lines.append(f"{row['config'].ljust(30)}  FAILED: {row.get('error', '')[:120]}")
+            continue
+        lines.append("  ".join(cell(row, key).ljust(width) for key, _, width in COLUMNS).rstrip())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- measuring inside a child
+
+class PeakRSS:
+    """Samples the RSS of this process and all its descendants (vLLM's engine core, workers)."""
+
+    def __init__(self, interval: float = 0.05):
+        import psutil
+
+        self._process = psutil.Process()
+        self._psutil = psutil
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> int:
+        total = 0
+        for proc in [self._process, *self._process.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+        self.peak = max(self.peak, total)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> PeakRSS:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def _gb(n: int) -> float:
+    return round(n / 2**30, 2)
+
+
+def bench_sentences(count: int) -> list:
+    """The first `count` sentences of the demo notes (the same for every configuration)."""
+    import itertools
+
+    from factory.corpus import iter_notes, iter_sentences
+
+    return list(itertools.islice(iter_sentences(iter_notes(DEMO_DIR / "notes")), count))
+
+
+def _device() -> dict:
+    info = {"platform": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            return {**info, "device": "cuda", "gpu": props.name, "gpus": torch.cuda.device_count(),
+                    "gpu_memory_gb": _gb(props.total_memory)}
+    except ImportError:
+        pass
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {**info, "device": "cpu", "cpu": model}
+
+
+def _weight_bytes(model_path: str) -> int:
+    return sum(p.stat().st_size for p in Path(model_path).glob("*.safetensors"))
+
+
+def _throughput(config: str, results, seconds: float, schema=None, start_s=None, **extra) -> dict:
+    """One table row from engine results (Result or RawOutput objects)."""
+    import jsonschema
+
+    tokens = sum(r.completion_tokens for r in results)
+    if schema is None:
+        valid = sum(1 for r in results if getattr(r, "ok", False))
+    else:  # free generation: count outputs that happen to be schema-valid JSON anyway
+        validator = jsonschema.Draft202012Validator(schema)
+        valid = 0
+        for r in results:
+            try:
+                valid += validator.is_valid(json.loads(r.text))
+            except ValueError:
+                pass
+    return {"config": config, "n": len(results), "seconds": round(seconds, 2),
+            "sentences_per_s": round(len(results) / seconds, 2), "output_tokens_per_s": round(tokens / seconds, 1),
+            "valid": valid, "output_tokens": tokens, "start_s": start_s, **extra}
+
+
+def child_engine(spec: dict) -> list[dict]:
+    """One engine: start-up, batched, one-at-a-time, unconstrained and resume measurements."""
+    from factory.offline import force_offline
+
+    force_offline()
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig, Request, Sampling
+    from factory.label import Labeler
+    from factory.taxonomy import load_taxonomy
+
+    name, label = spec["engine"], spec["label"]
+    taxonomy = load_taxonomy()
+    labeler = Labeler(taxonomy)
+    sentences = bench_sentences(spec["sentences"])
+    requests = [Request(labeler.chat(s.text), seed=i) for i, s in enumerate(sentences)]
+    sampling = Sampling(temperature=0.0, max_tokens=spec["max_tokens"])
+    config = EngineConfig(model_path=spec["model"], structured_backend=spec.get("backend", "xgrammar"),
+                          enforce_eager=spec.get("eager", False), batch_size=spec["batch_size"],
+                          tensor_parallel_size=spec.get("tensor_parallel_size", 1))
+    compile_cache_warm = any((CACHE_DIR / "vllm").rglob("*")) if (CACHE_DIR / "vllm").is_dir() else False
+    rows = []
+    with PeakRSS() as rss:
+        started = time.perf_counter()
+        engine = load_engine(name, config)
+        start_s = round(time.perf_counter() - started, 1)
+        engine.generate(requests[:1], labeler.schema, sampling)  # warm-up (first grammar compile, caches)
+        device = _device()
+        note = {"vllm": "eager" if config.enforce_eager else ("compiled" if compile_cache_warm else "compiled, cold cache")}.get(name, "")
+        started = time.perf_counter()
+        results = engine.generate(requests, labeler.schema, sampling)
+        rows.append(_throughput(f"{label} batched", results, time.perf_counter() - started, start_s=start_s,
+                                note=f"{note} batch {config.batch_size}".strip()))
+        if spec.get("single"):
+            latencies, singles = [], []
+            for request in requests[: spec["single"]]:
+                t = time.perf_counter()
+                singles.extend(engine.generate([request], labeler.schema, sampling))
+                latencies.append(time.perf_counter() - t)
+            rows.append(_throughput(f"{label} single", singles, sum(latencies),
+                                    note=f"median latency {statistics.median(latencies):.2f} s"))
+        if spec.get("unconstrained"):
+            started = time.perf_counter()
+            raws = engine.generate_unconstrained(requests, sampling)
+            rows.append(_throughput(f"{name} unconstrained batched", raws, time.perf_counter() - started,
+                                    schema=labeler.schema, note="no schema; valid = happens to be valid JSON"))
+        if spec.get("rerun"):
+            rows.append(_rerun(engine, sentences, taxonomy, spec, sampling))
+    for row in rows:
+        row["peak_rss_gb"] = _gb(rss.peak)
+    engine.close()
+    bound = bandwidth_bound(spec.get("bandwidth_gbs"), _weight_bytes(spec["model"]))
+    for row in rows:
+        row["device"] = device
+        if bound and row["config"].endswith("single"):
+            row["bandwidth_bound_tokens_per_s"] = round(bound, 1)
+            row["fraction_of_bound"] = round(row["output_tokens_per_s"] / bound, 3)
+            row["note"] += f"; {row['fraction_of_bound']:.0%} of the {bound:.0f} tok/s bandwidth bound"
+    return rows
+
+
+def _rerun(engine, sentences, taxonomy, spec: dict, sampling) -> dict:
+    """run_label into a fresh folder, then again into the same folder: the rerun must call no LLM."""
+    from factory.label import run_label
+    from factory.models import ModelRef, model_hash
+    from factory.run import Run
+    from factory.stage import StageContext
+
+    model = ModelRef(path=Path(spec["model"]), hash=model_hash(Path(spec["model"])), embedded=False)
+    out = Path(tempfile.mkdtemp(prefix="rerun-", dir=spec["work"]))
+
+    def context(factory):
+        return StageContext(run=Run.open(out), model=model, engine_name=engine.name, sampling=sampling, seed=0,
+                            engine_factory=factory)
+
+    first = run_label(sentences, taxonomy, context(lambda: engine))
+
+    def no_engine():
+        raise AssertionError("the rerun started an engine")
+
+    started = time.perf_counter()
+    again = run_label(sentences, taxonomy, context(no_engine))
+    seconds = time.perf_counter() - started
+    return {"config": "rerun of run_label (resume)", "n": len(sentences), "seconds": round(seconds, 3),
+            "sentences_per_s": round(len(sentences) / seconds, 1), "valid": None,
+            "note": f"{again.skipped} skipped, {again.requests} LLM calls (first pass wrote {first.rows} rows)"}
+
+
+def child_memory(spec: dict) -> list[dict]:
+    """Peak RSS while the label path streams a `spec['sentences']`-sentence notes table into silver."""
+    from factory.offline import force_offline
+
+    force_offline()
+    import polars as pl
+
+    from factory.corpus import iter_notes, iter_sentences
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig, Sampling
+    from factory.label import run_label
+    from factory.models import ModelRef
+    from factory.run import Run
+    from factory.stage import StageContext
+    from factory.taxonomy import load_taxonomy
+
+    work = Path(tempfile.mkdtemp(prefix=f"memory-{spec['sentences']}-", dir=spec["work"]))
+    notes = work / "notes.parquet"
+    pl.DataFrame({"text": synthetic_notes(spec["sentences"])}).write_parquet(notes)
+    taxonomy = load_taxonomy()
+    engine_name = spec["memory_engine"]
+    config = EngineConfig(model_path=spec["model"], enforce_eager=True, batch_size=spec["batch_size"])
+    ctx = StageContext(run=Run.open(work / "run"), model=ModelRef(Path(spec["model"]), "0" * 64, False),
+                       engine_name=engine_name, sampling=Sampling(max_tokens=spec["max_tokens"]), seed=0,
+                       engine_factory=lambda: load_engine(TRIVIAL if engine_name == "trivial" else engine_name, config))
+    with PeakRSS() as rss:
+        baseline = rss.sample()
+        started = time.perf_counter()
+        stats = run_label(iter_sentences(iter_notes(notes)), taxonomy, ctx)
+        seconds = time.perf_counter() - started
+    ctx.close()
+    return [{"config": f"memory scan {spec['sentences']} sentences", "n": stats.rows + stats.failed,
+             "seconds": round(seconds, 1), "sentences_per_s": round((stats.rows + stats.failed) / seconds, 1),
+             "valid": stats.rows, "peak_rss_gb": _gb(rss.peak), "baseline_rss_gb": _gb(baseline),
+             "growth_mb": round((rss.peak - baseline) / 2**20, 1),
+             "maxrss_self_gb": _gb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
+             "note": f"{engine_name} engine: pipeline only; +{(rss.peak - baseline) / 2**20:.0f} MB over start"}]
+
+
+# ---------------------------------------------------------------- the parent: plan, run, report
+
+def plan(args) -> list[dict]:
+    """The configurations one bench run measures, each a child process."""
+    common = {"model": args.model, "sentences": args.sentences, "max_tokens": args.max_tokens,
+              "bandwidth_gbs": args.bandwidth_gbs, "tensor_parallel_size": args.tensor_parallel_size}
+    vllm = {**common, "kind": "engine", "engine": "vllm", "batch_size": 64}
+    specs = [
+        {**vllm, "label": "vllm xgrammar", "single": args.single, "unconstrained": True, "rerun": True},
+        {**vllm, "label": "vllm xgrammar eager", "eager": True},
+        *({**vllm, "label": f"vllm {b}", "backend": b} for b in ("outlines", "guidance")),
+        # The first --transformers-sentences of the same sentences: in plain PyTorch the ~1k-token label
+        # prompt's bf16 prefill takes tens of seconds per batch on CPU, so 48 would blow the time budget.
+        {**common, "kind": "engine", "engine": "transformers", "label": "transformers", "batch_size": 16,
+         "sentences": min(args.sentences, args.transformers_sentences),
+         "single": min(args.single, max(1, args.transformers_sentences // 4))},
+        *({**common, "kind": "memory", "sentences": n, "memory_engine": args.memory_engine, "batch_size": 64}
+          for n in args.memory_sizes),
+    ]
+    return [s for s in specs if not any(skip in s.get("label", "memory") for skip in args.skip)]
+
+
+def _run_child(spec: dict, work: Path, timeout: int) -> list[dict]:
+    spec = {**spec, "work": str(work)}
+    result = work / f"result-{time.monotonic_ns()}.json"
+    command = [sys.executable, str(PROJECT_ROOT / "bin" / "bench"), "--child", json.dumps(spec), "--result", str(result)]
+    label = spec.get("label") or f"memory scan {spec['sentences']} sentences"
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [{"config": label, "ok": False, "error": f"timed out after {timeout} s"}]
+    if done.returncode != 0 or not result.is_file():
+        tail = (done.stderr or "").strip().splitlines()[-3:]
+        return [{"config": label, "ok": False, "error": " | ".join(tail) or f"exit {done.returncode}"}]
+    return json.loads(result.read_text())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="Local HF model folder (default: the embedded SmolLM2-135M).")
+    parser.add_argument("--sentences", type=int, default=48, help="Sentences labelled per configuration.")
+    parser.add_argument("--single", type=int, default=8, help="Of those, labelled one prompt at a time.")
+    parser.add_argument("--transformers-sentences", type=int, default=8,
+                        help="Of those, labelled by transformers + Outlines (batched and one at a time; slow on CPU).")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--memory-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000, 20000],
+                        help="Corpus sizes (sentences) of the memory scan, comma-separated.")
+    parser.add_argument("--memory-engine", choices=["trivial", "vllm"], default="trivial",
+                        help="Engine of the memory scan (trivial: model-free, measures the pipeline only).")
+    parser.add_argument("--bandwidth-gbs", type=float, default=None,
+                        help="GPU memory bandwidth in GB/s: report tokens/s against the bandwidth bound.")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per engine.")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="Skip configurations whose name contains this (repeatable: transformers, guidance, memory...).")
+    parser.add_argument("--timeout", type=int, default=900, help="Seconds allowed per configuration.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the JSON here (default: data/bench/).")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        spec = json.loads(args.child)
+        rows = child_engine(spec) if spec["kind"] == "engine" else child_memory(spec)
+        args.result.write_text(json.dumps(rows))
+        return 0
+    from factory.offline import force_offline
+
+    force_offline()
+    from factory.models import resolve_model
+
+    args.model = str(resolve_model(Path(args.model) if args.model else None).path)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    started = time.perf_counter()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(dir=BENCH_DIR, prefix=".work-") as work:
+        for spec in plan(args):
+            print(f"[bench] {spec.get('label') or 'memory scan'} {spec['sentences']} ...", file=sys.stderr, flush=True)
+            rows.extend(_run_child(spec, Path(work), args.timeout))
+    device = next((r["device"] for r in rows if "device" in r), None) or _device()
+    report = {
+        "command": "bin/bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "model": args.model, "device": device, "load_average_at_start": [round(x, 2) for x in load],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "total_seconds": round(time.perf_counter() - started),
+        "memory_engine": args.memory_engine, "rows": rows, "ratios": ratios(rows),
+    }
+    path = args.json or BENCH_DIR / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(format_table(rows))
+    print()
+    for key, value in report["ratios"].items():
+        print(f"{key}: {value if value is not None else 'n/a'}")
+    where = (device or {}).get("gpu") or (device or {}).get("cpu", "")
+    print(f"\ndevice: {where} ({(device or {}).get('cpus')} CPUs); load average {report['load_average_at_start']} -> "
+          f"{report['load_average_at_end']}; total {report['total_seconds']} s")
+    if args.memory_engine == "trivial":
+        print("memory scan: model-free trivial engine, so it measures the streaming label pipeline, not the LLM")
+    print(json.dumps(report))
+    print(f"JSON: {path}", file=sys.stderr)
+    return 0 if all(r.get("ok", True) for r in rows) else 1

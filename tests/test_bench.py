@@ -1,0 +1,88 @@
+"""bin/bench's pure logic (factory/bench.py) and a run of its cheapest configuration. No timings asserted."""
+
+import json
+import subprocess
+import sys
+
+from factory.bench import (
+    PeakRSS,
+    bandwidth_bound,
+    format_table,
+    parse_args,
+    plan,
+    ratios,
+    synthetic_notes,
+)
+from factory.corpus import Note, iter_sentences
+from tests.conftest import ROOT
+
+
+def test_synthetic_corpus_has_exactly_the_asked_number_of_sentences():
+    for size in (7, 1000):
+        notes = synthetic_notes(size)
+        assert len(list(iter_sentences(Note(str(i), text) for i, text in enumerate(notes)))) == size
+
+
+def test_bandwidth_bound_is_bandwidth_over_weight_bytes():
+    assert bandwidth_bound(3350, 16 * 10**9) == 3350e9 / 16e9  # an 8B bf16 model on a 3.35 TB/s GPU: ~209 tok/s
+    assert bandwidth_bound(None, 10**9) is None and bandwidth_bound(100, 0) is None
+
+
+def test_ratios_compare_the_named_configurations():
+    rows = [
+        {"config": "vllm xgrammar batched", "sentences_per_s": 8.0, "output_tokens_per_s": 160.0},
+        {"config": "transformers batched", "sentences_per_s": 2.0},
+        {"config": "vllm unconstrained batched", "sentences_per_s": 4.0, "output_tokens_per_s": 200.0},
+        {"config": "transformers single", "ok": False, "error": "boom"},
+    ]
+    got = ratios(rows)
+    assert got["vllm/transformers batched (sentences/s)"] == 4.0
+    assert got["constrained/unconstrained (sentences/s)"] == 2.0
+    assert got["constrained/unconstrained (output tok/s)"] == 0.8
+    assert got["vllm/transformers one-at-a-time (sentences/s)"] is None  # a failed row gives no ratio
+
+
+def test_table_shows_valid_counts_and_failures():
+    table = format_table([
+        {"config": "vllm xgrammar batched", "n": 48, "seconds": 6.0, "sentences_per_s": 8.0, "valid": 47},
+        {"config": "vllm guidance batched", "ok": False, "error": "engine failed"},
+    ])
+    assert "47/48" in table and "FAILED: engine failed" in table
+    assert table.splitlines()[0].startswith("config")
+
+
+def test_every_configuration_uses_the_same_model_and_sentences_and_skip_works():
+    args = parse_args(["--model", "/m", "--sentences", "12", "--skip", "guidance", "--memory-sizes", "10,20"])
+    specs = plan(args)
+    engines = [s for s in specs if s["kind"] == "engine"]
+    assert {s["model"] for s in specs} == {"/m"}
+    # vLLM labels all 12; transformers (slow on CPU) the first --transformers-sentences of the same ones
+    assert {s["sentences"] for s in engines if s["engine"] == "vllm"} == {12}
+    assert [s["sentences"] for s in engines if s["engine"] == "transformers"] == [8]
+    assert not any("guidance" in s.get("label", "") for s in specs)
+    assert [s["sentences"] for s in specs if s["kind"] == "memory"] == [10, 20]
+    assert sum(1 for s in engines if s.get("rerun")) == 1 and sum(1 for s in engines if s.get("unconstrained")) == 1
+
+
+def test_peak_rss_includes_child_processes():
+    with PeakRSS(interval=0.02) as rss:
+        before = rss.sample()
+        child = subprocess.Popen([sys.executable, "-c", "x = bytearray(300 * 2**20); import sys; sys.stdin.read()"],
+                                 stdin=subprocess.PIPE)
+        while rss.sample() - before < 250 * 2**20 and child.poll() is None:
+            pass  # until the child has touched its 300 MB (or died)
+        child.communicate(b"")
+    assert rss.peak - before >= 250 * 2**20
+
+
+def test_the_memory_scan_runs_end_to_end(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [sys.executable, str(ROOT / "bin" / "bench"), "--skip", "vllm", "--skip", "transformers",
+               "--memory-sizes", "30,60", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    scans = [row for row in report["rows"] if row["config"].startswith("memory scan")]
+    assert [(row["n"], row["valid"]) for row in scans] == [(30, 30), (60, 60)]
+    assert all(row["peak_rss_gb"] > 0 for row in scans)
+    assert "memory scan 60 sentences" in result.stdout and "trivial engine" in result.stdout

@@ -1,0 +1,46 @@
+"""Data-parallel replicas (factory/parallel.py): splitting, per-replica resources, same results as one engine."""
+
+import pytest
+
+from factory.engines.base import EngineConfig, Request
+from factory.engines.trivial import TrivialEngine
+from factory.errors import FactoryError
+from factory.label import Labeler
+from factory.parallel import ReplicaEngine, replica_environment, split_evenly
+
+
+def test_split_evenly_keeps_order_and_balances():
+    assert split_evenly(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert split_evenly([1], 3) == [[1], [], []]
+    assert [x for part in split_evenly(list(range(100)), 8) for x in part] == list(range(100))
+
+
+def test_each_replica_gets_its_own_cores_or_gpus():
+    config = EngineConfig(model_path="m", tensor_parallel_size=2)
+    assert replica_environment(0, 2, config, [0, 1, 2, 3], gpus=0)["VLLM_CPU_OMP_THREADS_BIND"] == "0,1"
+    assert replica_environment(1, 2, config, [0, 1, 2, 3], gpus=0) == {"VLLM_CPU_OMP_THREADS_BIND": "2,3", "OMP_NUM_THREADS": "2"}
+    assert replica_environment(1, 3, config, [0, 1], gpus=0)["VLLM_CPU_OMP_THREADS_BIND"] == "1"  # more replicas than cores
+    assert replica_environment(1, 2, config, [0], gpus=4) == {"CUDA_VISIBLE_DEVICES": "2,3"}
+    with pytest.raises(FactoryError, match="need 4 GPUs"):
+        replica_environment(0, 2, config, [0], gpus=3)
+
+
+def test_replicas_return_what_one_engine_returns_in_order(taxonomy):
+    labeler = Labeler(taxonomy)
+    requests = [Request(labeler.chat(f"She forgot appointment {i}."), seed=i) for i in range(9)]
+    config = EngineConfig(model_path="unused")
+    expected = TrivialEngine(config).generate(requests, labeler.schema, _sampling())
+    with ReplicaEngine("factory.engines.trivial:TrivialEngine", config, replicas=2) as engine:
+        assert engine.generate(requests, labeler.schema, _sampling()) == expected
+        assert engine.generate(requests[:1], labeler.schema, _sampling()) == expected[:1]  # a replica may idle
+
+
+def test_a_replica_that_cannot_start_is_one_clear_error():
+    with pytest.raises(FactoryError, match="engine replica failed: ModuleNotFoundError"):
+        ReplicaEngine("factory.no_such_module:Engine", EngineConfig(model_path="m"), replicas=2)
+
+
+def _sampling():
+    from factory.engines.base import Sampling
+
+    return Sampling(max_tokens=64)

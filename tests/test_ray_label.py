@@ -1,0 +1,119 @@
+"""The Ray Data labelling path (factory/ray_label.py) on a private local Ray cluster: the same rows and
+the same exactly-once resume as the single-process path, across at least two engine actors."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+if importlib.util.find_spec("ray") is None:  # not importorskip: importing Ray is the path's own business
+    pytest.skip("the Ray path needs the `ray` extra (make setup installs it)", allow_module_level=True)
+
+from factory.corpus import Sentence  # noqa: E402
+from factory.engines.base import EngineConfig  # noqa: E402
+from factory.engines.trivial import TrivialEngine  # noqa: E402
+from factory.label import run_label  # noqa: E402
+from factory.paths import CACHE_DIR  # noqa: E402
+from factory.ray_label import STAGING, run_label_ray, stop_ray  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+# What must match between the paths; lineage may differ only in run_id, created_at and engine.
+CONTENT = ["row_id", "source", "text", "labels", "evidence", "note_id", "sentence_index", "char_start", "char_end"]
+LINEAGE = ["model_hash", "prompt_hash", "schema_hash", "taxonomy_hash", "sampling", "seed", "finish_reason",
+           "prompt_tokens", "completion_tokens", "attempts"]
+TRIVIAL = "factory.engines.trivial:TrivialEngine"
+
+
+def _silver(run: Path) -> pl.DataFrame:
+    return pl.read_parquet(run / "silver").sort("row_id")
+
+
+def _assert_same_rows(ray_run: Path, single_run: Path) -> None:
+    ray_rows, single_rows = _silver(ray_run), _silver(single_run)
+    assert ray_rows["row_id"].n_unique() == ray_rows.height  # nothing twice
+    assert ray_rows.select(CONTENT + LINEAGE).equals(single_rows.select(CONTENT + LINEAGE))
+
+
+@pytest.fixture
+def ray_session():
+    """Ray's settings go into os.environ; put them back so later tests see the usual environment."""
+    saved = dict(os.environ)
+    yield
+    stop_ray()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_ray_path_writes_the_same_rows_and_resumes_exactly_once(tmp_path, taxonomy, make_context, ray_session):
+    sentences = [Sentence("n1", i, 0, 30, f"She forgot the stove again, day {i}.") for i in range(12)]
+    single = make_context(TrivialEngine(), out=tmp_path / "single")
+    run_label(sentences, taxonomy, single, shard_size=4)
+
+    # A job killed after its first 5 committed rows: the Ray run must add exactly the other 7.
+    ray_ctx = make_context(TrivialEngine(), out=tmp_path / "ray")
+    run_label(sentences[:5], taxonomy, ray_ctx, shard_size=5)
+    stats = run_label_ray(sentences, taxonomy, ray_ctx, TRIVIAL, EngineConfig(model_path="unused"), workers=2,
+                          shard_size=4)
+    assert (stats.skipped, stats.rows, stats.failed) == (5, 7, 0)
+    assert len(stats.workers_used) == 2  # the work really was spread over two actors
+    _assert_same_rows(tmp_path / "ray", tmp_path / "single")
+    assert not (tmp_path / "ray" / STAGING).exists()
+
+    again = run_label_ray(sentences, taxonomy, ray_ctx, TRIVIAL, EngineConfig(model_path="unused"), workers=2)
+    assert (again.skipped, again.rows) == (12, 0)  # a finished job starts no cluster and no engine
+    _assert_same_rows(tmp_path / "ray", tmp_path / "single")
+
+    # Ray's own cloud-metadata probe ran inside Ray's processes: refused by the guard, logged, no crash.
+    logs = "".join(p.read_text(errors="replace") for p in (CACHE_DIR / "ray" / "session_latest" / "logs").glob("*.err"))
+    assert "network egress blocked" in logs and "169.254.169.254" in logs
+
+
+SENTENCES = [
+    "She keeps forgetting where she parked the car.",
+    "MoCA today was 19/30.",
+    "Lungs are clear to auscultation.",
+    "Her daughter now manages all of her medications.",
+    "He was started on donepezil 5 mg nightly.",
+    "MRI of the brain shows hippocampal atrophy.",
+    "She gets lost driving to familiar places.",
+    "No rash or edema.",
+    "He is agitated and sees people who are not there at night.",
+    "Follow up in six weeks.",
+    "Her husband says she repeats the same questions.",
+    "Blood pressure is well controlled.",
+]
+
+
+@pytest.mark.engine
+def test_vllm_on_two_ray_workers_matches_the_single_process_path(tmp_path):
+    """bin/generate label, once plainly and once with --ray --workers 2: two vLLM-CPU engines (~6.5 GB)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "n1.txt").write_text("\n".join(SENTENCES), encoding="utf-8")
+    # Cheap and deterministic: greedy, eager start, short context, one sequence at a time (so neither
+    # path's batch composition can tip a near-tie in bf16 arithmetic).
+    common = ["--notes", notes, "--temperature", "0", "--enforce-eager", "--max-model-len", "1536",
+              "--batch-size", "1", "--max-tokens", "96"]
+
+    def generate(*args):
+        command = [sys.executable, str(ROOT / "bin" / "generate"), "label", *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    generate(*common, "--out", tmp_path / "single")
+    generate(*common, "--out", tmp_path / "ray", "--ray", "--workers", "2")
+    single_rows = _silver(tmp_path / "single")
+    assert single_rows.height + _failed(tmp_path / "single") == len(SENTENCES)
+    _assert_same_rows(tmp_path / "ray", tmp_path / "single")
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert len(manifest["stages"]["silver"]["workers_used"]) == 2
+
+
+def _failed(run: Path) -> int:
+    return pl.read_parquet(run / "failed").height if (run / "failed").is_dir() and any((run / "failed").glob("*.parquet")) else 0
