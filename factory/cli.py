@@ -135,17 +135,12 @@ def main() -> None:
 @click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Sentences per committed Parquet shard.")
-<<<<<<< HEAD
 @click.option("--strategy", type=click.Choice(["json", "fewshot", "per-category", "embedding", "embedding+per-category",
                                                "embedding+json"]), default="json", show_default=True,
               help="json: one JSON multi-label call; fewshot: + rotated gold examples (--gold); per-category: one "
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
 @click.option("--gold", type=click.Path(path_type=Path), default=None,
               help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")
-@engine_options(default_temperature=0.0, default_max_tokens=128)
-def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
-          **opts) -> None:
-=======
 @click.option("--ray", "use_ray", is_flag=True,
               help="Label as a Ray Data pipeline over sharded Parquet, one engine per Ray actor (same rows, same resume).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="--ray: engine actors.")
@@ -153,9 +148,8 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
               help="--ray: join this running Ray cluster (default: a private local one). The run folder must be on "
                    "storage every node can read.")
 @engine_options(default_temperature=0.0, default_max_tokens=128)
-def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, use_ray: bool, workers: int,
-          ray_address: str | None, **opts) -> None:
->>>>>>> bench
+def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
+          use_ray: bool, workers: int, ray_address: str | None, **opts) -> None:
     """Data-to-label: split notes into sentences and label each one (silver)."""
     from factory.corpus import iter_notes, iter_sentences
     from factory.label import run_label
@@ -167,26 +161,17 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     first = next(sentences, None)  # bad input fails here, before an engine starts
     if first is None:
         raise FactoryError(f"no sentences found in {notes}")
-<<<<<<< HEAD
+    sentences = itertools.chain([first], sentences)
+    if use_ray and opts["data_parallel_size"] > 1:
+        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
+    if use_ray and strategy != "json":
+        raise FactoryError("--ray runs the json strategy only; drop --strategy or --ray")
     chosen = None
     if strategy != "json":
         from factory.gold import read_gold_any
         from factory.strategies import build_strategy
 
         chosen = build_strategy(strategy, taxonomy, read_gold_any(gold, taxonomy) if gold else None)
-    ctx = _stage_context(opts)
-    ctx.run.mark_running("silver")
-    try:
-        if chosen is None:
-            stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
-        else:
-            from factory.strategies import run_label_with_strategy
-
-            stats = run_label_with_strategy(sentences, taxonomy, ctx, chosen, shard_size=shard_size)
-=======
-    sentences = itertools.chain([first], sentences)
-    if use_ray and opts["data_parallel_size"] > 1:
-        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
     ctx = _stage_context(opts)
     ctx.run.mark_running("silver")
     try:
@@ -198,9 +183,12 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
                 stats = run_label_ray(sentences, taxonomy, ctx, opts["engine"], config, workers, shard_size, ray_address)
             finally:
                 stop_ray()
-        else:
+        elif chosen is None:
             stats = run_label(sentences, taxonomy, ctx, shard_size=shard_size)
->>>>>>> bench
+        else:
+            from factory.strategies import run_label_with_strategy
+
+            stats = run_label_with_strategy(list(sentences), taxonomy, ctx, chosen, shard_size=shard_size)
     finally:
         ctx.close()
     _finish(ctx, stats, "silver")

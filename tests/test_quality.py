@@ -7,7 +7,6 @@ import pytest
 from factory.check import run_check
 from factory.compare import CompareOptions, prepare_data
 from factory.consistency import run_consistency
-from factory.datasets_io import Rows
 from factory.dedup import Reference, run_dedup
 from factory.engines.base import Sampling
 from factory.errors import FactoryError
