@@ -17,7 +17,7 @@ from factory.engines.base import Request
 from factory.errors import FactoryError
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
-from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.stage import StageContext, StageStats, failure_row, pending_work, request_seed
 from factory.store import LINEAGE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
 from factory.taxonomy import Taxonomy
 
@@ -101,13 +101,7 @@ def run_check(run_dir: Path, dataset: str, taxonomy: Taxonomy, ctx: StageContext
     done = existing_values(out_dir, "check_key")
     rows = read_dataset(source_dir).select("row_id", "source", "text", "labels").to_dicts()[:limit]
     stats = StageStats(f"check ({dataset})")
-    todo = []
-    for row in rows:
-        key = checker.key(row, ctx)
-        if key in done:
-            stats.skipped += 1
-        else:
-            todo.append((row, key))
+    todo = pending_work(rows, lambda row: checker.key(row, ctx), done, stats)
     if todo:
         stats.engine_start_seconds = ctx.start_engine()
     started = time.perf_counter()

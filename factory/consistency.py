@@ -20,7 +20,7 @@ from factory.engines.base import Request, Result
 from factory.errors import FactoryError
 from factory.label import Labeler
 from factory.progress import progress_bar
-from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.stage import StageContext, StageStats, failure_row, pending_work, request_seed
 from factory.store import ShardWriter, content_key, existing_values, read_dataset, shard_paths
 from factory.taxonomy import Taxonomy
 
@@ -119,13 +119,9 @@ def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, sample
     done = existing_values(out_dir, "consistency_key")
     rows = read_dataset(silver_dir).select("row_id", "text", "labels").to_dicts()[:limit]
     stats = StageStats("consistency (silver)")
-    todo = []
-    for row in rows:
-        key = content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity)
-        if key in done:
-            stats.skipped += 1
-        else:
-            todo.append((row, key))
+    todo = pending_work(
+        rows, lambda row: content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity),
+        done, stats)
     if todo:
         stats.engine_start_seconds = ctx.start_engine()
     started = time.perf_counter()

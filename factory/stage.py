@@ -84,6 +84,18 @@ def failure_row(task: str, row_id: str, text: str, result: Result, lineage: dict
     return {"task": task, "row_id": row_id, "text": text, "error": result.error, "raw_output": result.raw, **lineage}
 
 
+def pending_work(items, key_of, done: set[str], stats: "StageStats") -> list[tuple]:
+    """(item, key) for every item whose key is not committed yet; committed ones count as skipped."""
+    todo = []
+    for item in items:
+        key = key_of(item)
+        if key in done:
+            stats.skipped += 1
+        else:
+            todo.append((item, key))
+    return todo
+
+
 @dataclass
 class StageStats:
     stage: str

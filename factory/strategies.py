@@ -30,7 +30,7 @@ from factory.engines.base import Request, Result
 from factory.errors import FactoryError
 from factory.label import Labeler
 from factory.prompts import PromptPair
-from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.stage import StageContext, StageStats, failure_row, pending_work, request_seed
 from factory.store import SILVER_SCHEMA, ShardWriter, content_key, existing_values, schema_hash
 from factory.taxonomy import Taxonomy
 
@@ -332,13 +332,8 @@ def run_label_with_strategy(sentences, taxonomy: Taxonomy, ctx: StageContext, st
     ctx.run.bind_identity("silver", identity)
     done = existing_values(silver_dir, "row_id")
     stats = StageStats(f"label (silver, {strategy.name})")
-    todo = []
-    for sentence in sentences:
-        row_id = content_key(task=f"label:{strategy.name}", text=sentence.text, **identity)
-        if row_id in done:
-            stats.skipped += 1
-        else:
-            todo.append((sentence, row_id))
+    todo = pending_work(sentences, lambda s: content_key(task=f"label:{strategy.name}", text=s.text, **identity),
+                        done, stats)
     uses_llm = strategy.name != "embedding"
     if todo and uses_llm:
         stats.engine_start_seconds = ctx.start_engine()
