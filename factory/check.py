@@ -17,7 +17,7 @@ from factory.engines.base import Request
 from factory.errors import FactoryError
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
-from factory.stage import StageContext, StageStats, failure_row, pending_work, request_seed
+from factory.stage import StageContext, StageStats, commit_shard, failure_row, pending_work, request_seed
 from factory.store import LINEAGE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
 from factory.taxonomy import Taxonomy
 
@@ -121,11 +121,7 @@ def run_check(run_dir: Path, dataset: str, taxonomy: Taxonomy, ctx: StageContext
                 else:
                     failed_rows.append(failure_row(checker.task, key, judged["text"], result, lineage))
                     stats.failures.append((judged["text"][:60], result.error or ""))
-            writer.write(ok_rows)
-            failures.write(failed_rows)
-            stats.rows += len(ok_rows)
-            stats.failed += len(failed_rows)
-            stats.requests += len(shard)
+            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(shard))
             progress.advance(task, len(shard))
     stats.seconds = time.perf_counter() - started
     return stats

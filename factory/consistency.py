@@ -20,7 +20,7 @@ from factory.engines.base import Request, Result
 from factory.errors import FactoryError
 from factory.label import Labeler
 from factory.progress import progress_bar
-from factory.stage import StageContext, StageStats, failure_row, pending_work, request_seed
+from factory.stage import StageContext, StageStats, commit_shard, failure_row, pending_work, request_seed
 from factory.store import ShardWriter, content_key, existing_values, read_dataset, shard_paths
 from factory.taxonomy import Taxonomy
 
@@ -142,11 +142,7 @@ def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, sample
                                               request.seed, result)
                         failed_rows.append(failure_row("consistency", key, row["text"], result, lineage))
                 ok_rows.append(consistency_row(row, key, mine, taxonomy, labeler, ctx))
-            writer.write(ok_rows)
-            failures.write(failed_rows)
-            stats.rows += len(ok_rows)
-            stats.failed += len(failed_rows)
-            stats.requests += len(requests)
+            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(requests))
             progress.advance(task, len(shard))
     stats.seconds = time.perf_counter() - started
     return stats

@@ -96,6 +96,16 @@ def pending_work(items, key_of, done: set[str], stats: "StageStats") -> list[tup
     return todo
 
 
+def commit_shard(writer: ShardWriter, failures: ShardWriter, ok_rows: list[dict], failed_rows: list[dict],
+                 stats: "StageStats", requests: int) -> None:
+    """Commit one shard's rows and failures, and count them."""
+    writer.write(ok_rows)
+    failures.write(failed_rows)
+    stats.rows += len(ok_rows)
+    stats.failed += len(failed_rows)
+    stats.requests += requests
+
+
 @dataclass
 class StageStats:
     stage: str
