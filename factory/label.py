@@ -13,7 +13,7 @@ from factory.corpus import Sentence
 from factory.engines.base import Request, Result
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
-from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.stage import StageContext, StageStats, commit_shard, failure_row, request_seed
 from factory.store import SILVER_SCHEMA, ShardWriter, content_key, existing_values, schema_hash
 from factory.taxonomy import Taxonomy, label_schema
 
@@ -76,16 +76,12 @@ class SilverSink:
         for sentence, row_id, seed, result in items:
             lineage = ctx.lineage(*hashes, seed, result)
             stats.completion_tokens += result.completion_tokens
-            stats.requests += 1
             if result.ok:
                 ok_rows.append(labeler.row(sentence, row_id, result.parsed, lineage))
             else:
                 failed_rows.append(failure_row(labeler.task, row_id, sentence.text, result, lineage))
                 stats.failures.append((sentence.text[:60], result.error or ""))
-        self.writer.write(ok_rows)
-        self.failures.write(failed_rows)
-        stats.rows += len(ok_rows)
-        stats.failed += len(failed_rows)
+        commit_shard(self.writer, self.failures, ok_rows, failed_rows, stats, len(ok_rows) + len(failed_rows))
 
 
 def prepare_label(taxonomy: Taxonomy, ctx: StageContext) -> tuple[Labeler, set[str], StageStats]:

@@ -21,7 +21,7 @@ from factory.datasets_io import normalise_text
 from factory.engines.base import Request
 from factory.progress import progress_bar
 from factory.prompts import PromptPair
-from factory.stage import StageContext, StageStats, failure_row, request_seed
+from factory.stage import StageContext, StageStats, commit_shard, failure_row, request_seed
 from factory.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
 from factory.taxonomy import Category, Taxonomy, synthesis_schema
 
@@ -147,7 +147,6 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
             ok_rows, failed_rows = [], []
             for planned, result in zip(wave, results, strict=True):
                 lineage = ctx.lineage(synth.prompts.hash, synth.schema_hash, taxonomy.fingerprint, planned.seed, result)
-                stats.requests += 1
                 stats.completion_tokens += result.completion_tokens
                 if not result.ok:
                     failed_rows.append(failure_row(synth.task, planned.key, planned.category.id, result, lineage))
@@ -164,10 +163,7 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
                     state.seen.add(norm)
                     state.kept[cid] += 1
                     ok_rows.append(synth.row(planned, item_index, text, lineage))
-            writer.write(ok_rows)
-            failures.write(failed_rows)
-            stats.rows += len(ok_rows)
-            stats.failed += len(failed_rows)
+            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(wave))
             progress.advance(task, len(ok_rows))
     stats.seconds = time.perf_counter() - started
     return stats
