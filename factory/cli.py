@@ -56,6 +56,8 @@ def engine_options(default_temperature: float, default_max_tokens: int):
                          help="vLLM: GPUs to shard the model over."),
             click.option("--data-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Engine replicas on this machine, each in its own process (own GPUs, or own CPU cores)."),
+            click.option("--device", default="auto", show_default=True,
+                         help="transformers engine: auto (first CUDA GPU when visible, else CPU), cpu, cuda or cuda:N."),
             click.option("--max-model-len", type=click.IntRange(min=256), default=2048, show_default=True,
                          help="vLLM: longest prompt + output in tokens."),
         ]
@@ -75,6 +77,7 @@ def _engine_config(opts: dict, model_path: Path) -> EngineConfig:
         enforce_eager=opts["enforce_eager"],
         batch_size=opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16),
         tensor_parallel_size=opts["tensor_parallel_size"],
+        device=opts["device"],
     )
 
 

@@ -147,3 +147,4 @@ class EngineConfig:
     batch_size: int = 64
     dtype: str = "bfloat16"
     tensor_parallel_size: int = 1
+    device: str = "auto"  # transformers backend: auto (CUDA when visible, else CPU) | cpu | cuda | cuda:N

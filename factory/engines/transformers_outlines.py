@@ -8,9 +8,28 @@ from the token budget (an output that used the whole budget is treated as trunca
 from __future__ import annotations
 
 import json
+import re
 
 from factory.engines.base import Engine, EngineConfig, RawOutput, Request, Sampling
 from factory.errors import FactoryError
+
+
+def pick_device(torch, requested: str) -> str:
+    """The torch device for the model: the first GPU when CUDA is visible and nothing else was asked for.
+    Outlines moves each batch's inputs to the model's device."""
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        return "cuda:0" if cuda else "cpu"
+    if re.fullmatch(r"cuda(:\d+)?", requested):
+        if not cuda:
+            raise FactoryError(f"device {requested} asked for, but torch sees no CUDA GPU (torch {torch.__version__})")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise FactoryError(f"device {requested} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
+        return f"cuda:{index}"
+    if requested != "cpu":
+        raise FactoryError(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
+    return "cpu"
 
 
 class TransformersEngine(Engine):
@@ -28,7 +47,8 @@ class TransformersEngine(Engine):
         self._outlines = outlines
         dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
         self._tokenizer = AutoTokenizer.from_pretrained(config.model_path)
-        hf_model = AutoModelForCausalLM.from_pretrained(config.model_path, dtype=dtype).eval()
+        self.device = pick_device(torch, config.device)
+        hf_model = AutoModelForCausalLM.from_pretrained(config.model_path, dtype=dtype).to(self.device).eval()
         self._model = outlines.from_transformers(hf_model, self._tokenizer)
         self._generators: dict[str, object] = {}
 
