@@ -112,7 +112,7 @@ def _finish(ctx, stats, dataset: str) -> None:
         "completion_tokens": stats.completion_tokens, "seconds": round(stats.seconds, 2),
         "engine_start_seconds": round(stats.engine_start_seconds, 2),
         "engine": ctx.engine_name, "model_path": str(ctx.model.path), "model_hash": ctx.model.hash,
-        **({"workers_used": stats.workers_used} if stats.workers_used else {}),
+        **({"workers_used": workers} if (workers := stats.workers_used or ctx.workers_used) else {}),
         "sampling": ctx.sampling.to_json(), "seed": ctx.seed,
     }
     ctx.run.record_stage(dataset, info)

@@ -79,6 +79,7 @@ class ReplicaEngine(Engine):
         cores = sorted(os.sched_getaffinity(0))
         gpus = _visible_gpus() if engine_name == "vllm" else 0
         self._workers = []
+        self._used: set[int] = set()
         for index in range(replicas):
             env = replica_environment(index, replicas, config, cores, gpus)
             parent, child = context.Pipe()
@@ -111,14 +112,18 @@ class ReplicaEngine(Engine):
     def generate(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[Result]:
         parts = split_evenly(requests, len(self._workers))
         busy = []
-        for (_, conn), part in zip(self._workers, parts, strict=True):
+        for index, ((_, conn), part) in enumerate(zip(self._workers, parts, strict=True)):
             if part:
                 conn.send((part, schema, sampling))
                 busy.append(conn)
+                self._used.add(index)
         results: list[Result] = []
         for conn in busy:
             results.extend(self._expect(conn))
         return results
+
+    def workers_used(self) -> list[str]:
+        return [f"replica-{index}" for index in sorted(self._used)]
 
     def close(self) -> None:
         workers, self._workers = getattr(self, "_workers", []), []

@@ -27,6 +27,7 @@ class StageContext:
     seed: int
     engine_factory: Callable[[], Engine]
     _engine: Engine | None = field(default=None, init=False, repr=False)
+    workers_used: list[str] = field(default_factory=list, init=False)  # kept past close() for the manifest
 
     @property
     def engine(self) -> Engine:
@@ -43,6 +44,7 @@ class StageContext:
 
     def close(self) -> None:
         if self._engine is not None:
+            self.workers_used = self._engine.workers_used()
             self._engine.close()
             self._engine = None
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,50 @@ def write_synthetic(folder: Path, source: str, records: list[dict]) -> Path:
 @pytest.fixture
 def toy_gold_file(tmp_path) -> Path:
     return write_jsonl(tmp_path / "gold.jsonl", toy_records())
+
+
+SCALE_OUT_SENTENCES = [
+    "She keeps forgetting where she parked the car.",
+    "MoCA today was 19/30.",
+    "Lungs are clear to auscultation.",
+    "Her daughter now manages all of her medications.",
+    "He was started on donepezil 5 mg nightly.",
+    "MRI of the brain shows hippocampal atrophy.",
+    "She gets lost driving to familiar places.",
+    "No rash or edema.",
+    "He is agitated and sees people who are not there at night.",
+    "Follow up in six weeks.",
+    "Her husband says she repeats the same questions.",
+    "Blood pressure is well controlled.",
+]
+
+
+@dataclass
+class LabelReference:
+    """`bin/generate label` on a small note with the real vLLM engine, run once plainly (`run`); the
+    scale-out tests rerun it with their flags and compare rows."""
+
+    notes: Path
+    run: Path
+    sentences: list[str]
+    # Cheap and deterministic: greedy, eager start, short context, one sequence at a time per engine (so
+    # no path's batch composition can tip a near-tie in bf16 arithmetic).
+    common: tuple = ("--temperature", "0", "--enforce-eager", "--max-model-len", "1536", "--batch-size", "1",
+                     "--max-tokens", "96")
+
+    def generate(self, *args) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(ROOT / "bin" / "generate"), "label", "--notes", str(self.notes),
+                   *self.common, *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+
+@pytest.fixture(scope="session")
+def vllm_single_label_run(tmp_path_factory) -> LabelReference:
+    folder = tmp_path_factory.mktemp("vllm-reference")
+    (folder / "notes").mkdir()
+    (folder / "notes" / "n1.txt").write_text("\n".join(SCALE_OUT_SENTENCES), encoding="utf-8")
+    reference = LabelReference(notes=folder / "notes", run=folder / "single", sentences=SCALE_OUT_SENTENCES)
+    reference.generate("--out", reference.run)
+    return reference

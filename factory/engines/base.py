@@ -125,6 +125,10 @@ class Engine(ABC):
 
     supports_unconstrained = False
 
+    def workers_used(self) -> list[str]:
+        """Scale-out engines: the replicas that did work (recorded in the manifest); [] for one engine."""
+        return []
+
     def close(self) -> None:
         """Release the model (processes, memory). Safe to call twice."""
 
