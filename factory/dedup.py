@@ -18,6 +18,7 @@ import polars as pl
 from factory.check import side_table_dir
 from factory.datasets_io import Rows, normalise_text
 from factory.errors import FactoryError
+from factory.run import Run
 from factory.store import atomic_write_json, atomic_write_parquet, read_dataset, shard_paths, utc_now
 
 DEFAULT_THRESHOLD = 0.92  # MiniLM cosine; measured on the demo: paraphrases with a changed word sit above 0.93
@@ -100,6 +101,7 @@ def run_dedup(run_dir: Path, reference: Reference, threshold: float = DEFAULT_TH
     bronze_dir = Path(run_dir) / "bronze"
     if not shard_paths(bronze_dir):
         raise FactoryError(f"no bronze shards in {bronze_dir}; run `bin/generate synthesize` first")
+    run = Run.open(run_dir)  # the run lock: no synthesize may append to bronze while it is compared
     if embedder is None:
         from factory.train import shared_embedder
 
@@ -118,6 +120,7 @@ def run_dedup(run_dir: Path, reference: Reference, threshold: float = DEFAULT_TH
     summary = dedup_summary(frame)
     atomic_write_json(out / "summary.json", {**summary, "threshold": threshold, "encoder_hash": embedder.fingerprint,
                                              "reference_sentences": len(reference.texts)})
+    run.record_stage("bronze_dedup", {**summary, "threshold": threshold})
     return summary
 
 

@@ -6,6 +6,7 @@ import pytest
 from factory.datasets_io import Rows
 from factory.dedup import DEDUP_SCHEMA, Reference, duplicate_row_ids, find_duplicates, run_dedup
 from factory.errors import FactoryError
+from factory.run import Run
 from factory.store import atomic_write_parquet, read_dataset
 from factory.train import shared_embedder
 from tests.quality_helpers import make_run
@@ -90,3 +91,15 @@ def test_filters_refuse_a_stale_dedup_table(notes_dir, taxonomy, make_context, t
     atomic_write_parquet(extra, run / "bronze" / "part-00099.parquet")
     with pytest.raises(FactoryError, match="newer than the dedup table"):
         duplicate_row_ids(run)
+
+
+def test_dedup_is_refused_while_another_process_holds_the_run(notes_dir, taxonomy, make_context, tmp_path, embedder):
+    run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
+    holder = Run.open(run)  # e.g. a synthesize still appending to bronze
+    with pytest.raises(FactoryError, match="in use by another factory process"):
+        run_dedup(run, Reference([], [], []), embedder=embedder)
+    assert not (run / "bronze_dedup").exists()
+    del holder
+    summary = run_dedup(run, Reference([], [], []), embedder=embedder)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["bronze_dedup"]["flagged"] == summary["flagged"]
