@@ -105,6 +105,18 @@ def _stage_context(opts: dict):
                         seed=opts["seed"], engine_factory=start_engine)
 
 
+def warn_shared_leading_tokens(taxonomy, model_path: Path) -> None:
+    """Say which label choices start with the same token for this model (see taxonomy `choice`)."""
+    from transformers import AutoTokenizer
+
+    from factory.taxonomy import shared_leading_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    for token, choices in shared_leading_tokens(taxonomy.choices + [taxonomy.none.choice], tokenizer.tokenize).items():
+        console.print(f"[yellow]warning: label choices {', '.join(choices)} all start with the token {token!r} for this "
+                      "model; give them distinct `choice` strings in the taxonomy[/]", highlight=False)
+
+
 def _finish(ctx, stats, dataset: str) -> None:
     output = ctx.run.out / dataset
     info = {
@@ -176,6 +188,8 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
 
         chosen = build_strategy(strategy, taxonomy, read_gold_any(gold, taxonomy) if gold else None)
     ctx = _stage_context(opts)
+    if strategy in ("json", "fewshot"):
+        warn_shared_leading_tokens(taxonomy, ctx.model.path)
     ctx.run.mark_running("silver")
     try:
         if use_ray:

@@ -100,7 +100,7 @@ class JsonStrategy:
             if not result.ok:
                 out.append(Labelled(None, result=result, seed=seed))
                 continue
-            labels = self.taxonomy.normalise_labels(result.parsed["labels"])
+            labels = self.taxonomy.normalise_labels(self.taxonomy.ids_from_choices(result.parsed["labels"]))
             out.append(Labelled(labels, {c: float(c in labels) for c in self.taxonomy.category_ids},
                                 self.evidence(result.parsed["evidence"], text), result, seed))
         return out
@@ -139,7 +139,7 @@ class FewShotStrategy(JsonStrategy):
             for i in range(min(self.per_category, len(pool))):
                 example_text, labels = pool[(rotation + i) % len(pool)]
                 seen.add(normalise_text(example_text))
-                chosen.append({"text": example_text, "labels": labels})
+                chosen.append({"text": example_text, "labels": [self.taxonomy.get(lab).choice for lab in labels]})
         return chosen
 
     def chat(self, text: str) -> list[dict[str, str]]:

@@ -30,6 +30,11 @@ class Category:
     name: str
     definition: str
     examples: tuple[str, ...] = ()
+    choice_label: str = ""  # what the model writes in constrained label choices (default: the id)
+
+    @property
+    def choice(self) -> str:
+        return self.choice_label or self.id
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,17 @@ class Taxonomy:
                 return category
         raise FactoryError(f"unknown category id {category_id!r}; known: {', '.join(self.all_ids)}")
 
+    @property
+    def choices(self) -> list[str]:
+        """The constrained-choice strings of the positive categories, in file order."""
+        return [c.choice for c in self.categories]
+
+    def ids_from_choices(self, choices: list[str]) -> list[str]:
+        """Category ids for the choice strings a model wrote (an unknown string passes through unchanged,
+        so normalise_labels names it)."""
+        by_choice = {c.choice: c.id for c in (*self.categories, self.none)}
+        return [by_choice.get(choice, choice) for choice in choices]
+
     def attributes_for(self, category_id: str) -> dict[str, list[str]]:
         return self.none_attributes if category_id == self.none.id else self.generation_attributes
 
@@ -83,7 +99,10 @@ def _category(raw: object, where: str) -> Category:
     examples = raw.get("examples", [])
     if not isinstance(examples, list) or not all(isinstance(e, str) and e.strip() for e in examples):
         raise FactoryError(f"{where} ({cid}): examples must be a list of non-empty strings")
-    return Category(cid, str(name), definition.strip(), tuple(examples))
+    choice = raw.get("choice", cid)
+    if not isinstance(choice, str) or not _ID_PATTERN.match(choice):
+        raise FactoryError(f"{where} ({cid}): choice {choice!r} must be lower_snake_case (a-z, 0-9, _)")
+    return Category(cid, str(name), definition.strip(), tuple(examples), "" if choice == cid else choice)
 
 
 def _attributes(raw: object, where: str) -> dict[str, list[str]]:
@@ -109,6 +128,10 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise FactoryError(f"{where}: duplicate category ids: {', '.join(duplicates)}")
+    choices = [c.choice for c in (*categories, none)]
+    clashes = sorted({c for c in choices if choices.count(c) > 1})
+    if clashes:
+        raise FactoryError(f"{where}: choice strings must be unique: {', '.join(clashes)}")
     return Taxonomy(
         name=str(data.get("name", "taxonomy")),
         version=str(data.get("version", "0")),
@@ -147,13 +170,13 @@ def label_schema(taxonomy: Taxonomy) -> dict:
                 "anyOf": [
                     {
                         "type": "array",
-                        "items": {"type": "string", "enum": taxonomy.category_ids},
+                        "items": {"type": "string", "enum": taxonomy.choices},
                         "minItems": 1,
                         "maxItems": MAX_LABELS,
                     },
                     {
                         "type": "array",
-                        "items": {"type": "string", "enum": [taxonomy.none.id]},
+                        "items": {"type": "string", "enum": [taxonomy.none.choice]},
                         "minItems": 1,
                         "maxItems": 1,
                     },
@@ -181,3 +204,15 @@ def synthesis_schema(taxonomy: Taxonomy, sentences_per_request: int) -> dict:
         "required": ["sentences"],
         "additionalProperties": False,
     }
+
+
+def shared_leading_tokens(choices: list[str], tokenize) -> dict[str, list[str]]:
+    """Choice strings grouped by a first token they share under `tokenize` (a model's tokenizer). Under a
+    constraint the model commits to that token first, and which choice it can then finish is decided by
+    the constraint, not by the model: each choice should start with a token of its own."""
+    groups: dict[str, list[str]] = {}
+    for choice in choices:
+        tokens = tokenize(choice)
+        if tokens:
+            groups.setdefault(tokens[0], []).append(choice)
+    return {token: members for token, members in groups.items() if len(members) > 1}

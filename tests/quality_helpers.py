@@ -11,7 +11,7 @@ from tests.conftest import FakeEngine, json_output
 def keyword_labeller(request, sampling, call):
     sentence = request.chat[-1]["content"]
     if "forgetting" in sentence:
-        return json_output({"evidence": "keeps forgetting", "labels": ["cognitive_impairment"]})
+        return json_output({"evidence": "keeps forgetting", "labels": ["impaired_cognition"]})
     if "donepezil" in sentence:
         return json_output({"evidence": "donepezil", "labels": ["treatment_and_care"]})
     if "pills" in sentence:

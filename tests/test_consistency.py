@@ -14,6 +14,7 @@ from tests.conftest import FakeEngine, json_output
 from tests.quality_helpers import make_run, release
 
 CI, NO, NONE = "cognitive_impairment", "notice_by_others", "none"
+WRITTEN_AS = {CI: "impaired_cognition"}  # the model writes a category's choice string (schemas/taxonomy.json)
 SCRIPTS = {
     "She keeps forgetting her keys.": [[CI], [CI], [NO, CI], [CI], [NONE]],
     "Her daughter manages her pills.": [["requiring_assistance"], None, [NO], ["requiring_assistance"], [NO]],
@@ -33,7 +34,7 @@ def _scripted_sampler():
         labels = script[n % len(script)]
         if labels is None:
             return RawOutput('{"evidence": 1}', "stop", 40, 5)
-        return json_output({"evidence": "", "labels": labels})
+        return json_output({"evidence": "", "labels": [WRITTEN_AS.get(label, label) for label in labels]})
 
     return respond, seeds
 

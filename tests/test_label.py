@@ -13,7 +13,7 @@ from tests.conftest import FakeEngine, json_output
 def _keyword_labeller(request, sampling, call):
     sentence = request.chat[-1]["content"]
     if "forgetting" in sentence:
-        return json_output({"evidence": "keeps forgetting", "labels": ["cognitive_impairment"]})
+        return json_output({"evidence": "keeps forgetting", "labels": ["impaired_cognition"]})
     if "donepezil" in sentence:
         return json_output({"evidence": "donepezil", "labels": ["treatment_and_care", "treatment_and_care"]})
     if "BP" in sentence:
@@ -51,7 +51,8 @@ def test_every_silver_row_validates_against_the_schema(notes_dir, taxonomy, make
     run_label(list(iter_sentences(iter_notes(notes_dir))), taxonomy, ctx)
     schema = Labeler(taxonomy).schema
     for row in pl.read_parquet(ctx.run.out / "silver").to_dicts():
-        jsonschema.validate({"evidence": row["evidence"], "labels": row["labels"]}, schema)
+        written = [taxonomy.get(label).choice for label in row["labels"]]  # the model writes choice strings
+        jsonschema.validate({"evidence": row["evidence"], "labels": written}, schema)
 
 
 def test_rerun_makes_no_llm_calls_and_a_changed_seed_is_new_work(notes_dir, taxonomy, make_context, tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from factory.errors import FactoryError
 from factory.schemas_io import schema_files
-from factory.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy
+from factory.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy, shared_leading_tokens
 from tests.conftest import ROOT
 
 
@@ -73,3 +73,32 @@ def test_load_taxonomy_reports_missing_and_malformed_files(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(FactoryError, match="not valid JSON"):
         load_taxonomy(bad)
+
+
+def test_choice_strings_are_what_the_model_writes_and_map_back_to_ids(taxonomy):
+    impairment = taxonomy.get("cognitive_impairment")
+    assert impairment.choice == "impaired_cognition"
+    assert taxonomy.get("cognitive_assessment").choice == "cognitive_assessment"  # default: the id
+    enum = label_schema(taxonomy)["properties"]["labels"]["anyOf"][0]["items"]["enum"]
+    assert enum == taxonomy.choices and "impaired_cognition" in enum and "cognitive_impairment" not in enum
+    assert taxonomy.ids_from_choices(["impaired_cognition", "none"]) == ["cognitive_impairment", "none"]
+
+
+def test_choice_strings_must_be_snake_case_and_unique():
+    base = {"none": {"id": "none", "definition": "not related"}}
+    with pytest.raises(FactoryError, match="choice 'Bad Choice' must be lower_snake_case"):
+        parse_taxonomy({**base, "categories": [{"id": "a", "definition": "x", "choice": "Bad Choice"}]})
+    with pytest.raises(FactoryError, match="choice strings must be unique: b"):
+        parse_taxonomy({**base, "categories": [{"id": "a", "definition": "x", "choice": "b"},
+                                               {"id": "b", "definition": "y"}]})
+
+
+def test_default_choices_start_with_distinct_tokens_for_the_embedded_model(taxonomy):
+    from transformers import AutoTokenizer
+
+    from factory.models import prepare_embedded_model
+
+    tokenize = AutoTokenizer.from_pretrained(str(prepare_embedded_model())).tokenize
+    assert shared_leading_tokens(taxonomy.choices + ["none"], tokenize) == {}
+    # the ids themselves would not do: two of them begin with the same token
+    assert shared_leading_tokens(taxonomy.all_ids, tokenize) == {"cognitive": ["cognitive_impairment", "cognitive_assessment"]}

@@ -4,7 +4,7 @@ from factory.engines.base import RawOutput, Request, Sampling
 from factory.taxonomy import label_schema
 from tests.conftest import FakeEngine, json_output
 
-GOOD = {"evidence": "forgets", "labels": ["cognitive_impairment"]}
+GOOD = {"evidence": "forgets", "labels": ["impaired_cognition"]}  # the choice string of cognitive_impairment
 
 
 def _requests(n):
