@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from factory.corpus import Sentence, iter_notes, split_sentences
 from factory.datasets_io import CORE_SCHEMA, text_row_id, write_parquet_atomic
 from factory.errors import FactoryError
 from factory.gold import read_records
@@ -62,8 +63,26 @@ def read_input(path: Path, text_column: str = "text") -> tuple[list[str], list[s
     return texts, origins, lines
 
 
+def read_notes(path: Path, text_column: str = "text", id_column: str | None = None) -> list[Sentence]:
+    """Every sentence of every note, split as `label --notes` splits them (offsets kept; a sentence that
+    recurs in another note is kept there too, since each note gets its own predictions)."""
+    sentences = [s for note in iter_notes(path, text_column, id_column) for s in split_sentences(note)]
+    if not sentences:
+        raise FactoryError(f"no sentences found in {path}")
+    return sentences
+
+
+def notes_columns(sentences: list[Sentence]) -> dict[str, pl.Series]:
+    return {
+        "note_id": pl.Series([s.note_id for s in sentences], dtype=pl.Utf8),
+        "sentence_index": pl.Series([s.sentence_index for s in sentences], dtype=pl.Int32),
+        "char_start": pl.Series([s.char_start for s in sentences], dtype=pl.Int32),
+        "char_end": pl.Series([s.char_end for s in sentences], dtype=pl.Int32),
+    }
+
+
 def predictions_frame(texts, origins, lines, probs: np.ndarray, outputs: list[str], threshold: float,
-                      model_dir: Path) -> pl.DataFrame:
+                      model_dir: Path, where: dict[str, pl.Series] | None = None) -> pl.DataFrame:
     categories = outputs[:-1]  # the last output is the binary any-category score
     labels = [[c for c, p in zip(categories, row) if p >= threshold] or [NONE_ID] for row in probs[:, :-1]]
     columns = {
@@ -74,18 +93,24 @@ def predictions_frame(texts, origins, lines, probs: np.ndarray, outputs: list[st
     }
     for j, name in enumerate(outputs):
         columns[f"score_{name}"] = pl.Series(probs[:, j].astype(np.float32))
-    columns["input_path"] = pl.Series(origins, dtype=pl.Utf8)
-    columns["input_line"] = pl.Series(lines, dtype=pl.Int32)
+    if where is None:
+        where = {"input_path": pl.Series(origins, dtype=pl.Utf8), "input_line": pl.Series(lines, dtype=pl.Int32)}
+    columns.update(where)
     columns["model_dir"] = pl.Series([str(model_dir)] * len(texts), dtype=pl.Utf8)
     return pl.DataFrame(columns)
 
 
 def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str = "text",
-            cache_dir: Path | None = CACHE_DIR) -> tuple[Path, pl.DataFrame]:
+            cache_dir: Path | None = CACHE_DIR, notes: bool = False, id_column: str | None = None) -> tuple[Path, pl.DataFrame]:
+    """Sentences one per line / row (`notes=False`), or notes split into sentences (`notes=True`)."""
     model = load_model(model_dir, cache_dir)
-    texts, origins, lines = read_input(input_path, text_column)
+    if notes:
+        sentences = read_notes(input_path, text_column, id_column)
+        texts, origins, lines, where = [s.text for s in sentences], [], [], notes_columns(sentences)
+    else:
+        (texts, origins, lines), where = read_input(input_path, text_column), None
     probs = model.predict_proba(texts)
-    frame = predictions_frame(texts, origins, lines, probs, model.outputs, model.threshold, Path(model_dir))
+    frame = predictions_frame(texts, origins, lines, probs, model.outputs, model.threshold, Path(model_dir), where)
     target = Path(out_dir) / "part-00000.parquet"
     write_parquet_atomic(frame, target)
     return target, frame

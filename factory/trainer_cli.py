@@ -166,15 +166,19 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
 @click.command(name="predict")
 @click.option("--model", "model_dir", type=PathType, required=True, help="Saved model folder (compare --save-models).")
 @click.option("--input", "input_path", type=PathType, required=True,
-              help="A .txt file or folder (one sentence per line), or CSV / Parquet / JSONL.")
+              help="A .txt file or folder (one sentence per line unless --notes), or CSV / Parquet / JSONL.")
+@click.option("--notes", "as_notes", is_flag=True,
+              help="The input is notes (as for `label --notes`): split them into sentences and keep note ids and offsets.")
 @click.option("--text-column", default="text", show_default=True)
+@click.option("--id-column", default=None, help="--notes tables: column holding the note id (default: row number).")
 @click.option("--out", type=PathType, default=None, help="Output folder (default: data/predictions/<timestamp>).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
-def predict(model_dir, input_path, text_column, out, cache_dir) -> None:
+def predict(model_dir, input_path, as_notes, text_column, id_column, out, cache_dir) -> None:
     """Label sentences with a trained classifier; writes Parquet with labels and per-category scores."""
     from factory.predict import default_out_dir, predict as run_predict
 
-    target, frame = run_predict(model_dir, input_path, out or default_out_dir(), text_column, cache_dir)
+    target, frame = run_predict(model_dir, input_path, out or default_out_dir(), text_column, cache_dir,
+                                notes=as_notes, id_column=id_column)
     positives = frame.filter(~pl_is_none(frame)).height
     _console().print(f"labelled {frame.height} sentence(s), {positives} AD-related; wrote {target}", highlight=False)
 

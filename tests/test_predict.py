@@ -86,3 +86,20 @@ def test_train_command_saves_a_model_that_predict_uses(tmp_path, taxonomy):
     assert frame["labels"].to_list() == [["diagnostic_tests"]]
     result = CliRunner().invoke(train, ["--gold", str(tmp_path / "gold"), "--set", "silver", "--out", str(tmp_path / "n")])
     assert isinstance(result.exception, FactoryError) and "no silver data" in str(result.exception)
+
+
+def test_predict_notes_splits_them_into_sentences_with_offsets(tmp_path, model_dir):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    note = ("Mrs Jones keeps forgetting recent conversations and gets confused. Abdomen is soft and non tender.\n"
+            "Plan: follow up in 2 wks.")
+    (notes / "n7.txt").write_text(note, encoding="utf-8")
+    result = CliRunner().invoke(predict_command, ["--model", str(model_dir), "--input", str(notes), "--notes",
+                                                  "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    saved = pl.read_parquet(tmp_path / "out" / "part-00000.parquet")
+    assert saved["note_id"].unique().to_list() == ["n7"] and saved["sentence_index"].to_list() == [0, 1, 2]
+    for text, start, end in zip(saved["text"], saved["char_start"], saved["char_end"]):
+        assert note[start:end] == text  # offsets point back into the note
+    assert saved["labels"].to_list()[:2] == [["cognitive_impairment"], ["none"]]
+    assert "input_line" not in saved.columns
