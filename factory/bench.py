@@ -48,6 +48,9 @@ def synthetic_notes(sentences: int, per_note: int = 10) -> list[str]:
     return [" ".join(lines[start:start + per_note]) for start in range(0, sentences, per_note)]
 
 
+CPU_TRANSFORMERS_SENTENCES = 8
+
+
 def bandwidth_bound(bandwidth_gbs: float | None, weight_bytes: int) -> float | None:
     """Tokens/s ceiling of one decoding stream: every token reads all weights once from memory."""
     if not bandwidth_gbs or weight_bytes <= 0:
@@ -324,8 +327,10 @@ def child_memory(spec: dict) -> list[dict]:
 
 # ---------------------------------------------------------------- the parent: plan, run, report
 
-def plan(args) -> list[dict]:
+def plan(args, cuda: bool = False) -> list[dict]:
     """The configurations one bench run measures, each a child process."""
+    # On CPU transformers gets the first few of the same sentences (see below); on a GPU all of them.
+    transformers_n = args.transformers_sentences or (args.sentences if cuda else CPU_TRANSFORMERS_SENTENCES)
     common = {"model": args.model, "sentences": args.sentences, "max_tokens": args.max_tokens,
               "bandwidth_gbs": args.bandwidth_gbs, "tensor_parallel_size": args.tensor_parallel_size}
     vllm = {**common, "kind": "engine", "engine": "vllm", "batch_size": 64}
@@ -336,8 +341,8 @@ def plan(args) -> list[dict]:
         # The first --transformers-sentences of the same sentences: in plain PyTorch the ~1k-token label
         # prompt's bf16 prefill takes tens of seconds per batch on CPU, so 48 would blow the time budget.
         {**common, "kind": "engine", "engine": "transformers", "label": "transformers", "batch_size": 16,
-         "sentences": min(args.sentences, args.transformers_sentences),
-         "single": min(args.single, max(1, args.transformers_sentences // 4))},
+         "sentences": min(args.sentences, transformers_n),
+         "single": min(args.single, max(1, transformers_n // 4))},
         *({**common, "kind": "memory", "sentences": n, "memory_engine": args.memory_engine, "batch_size": 64}
           for n in args.memory_sizes),
     ]
@@ -364,8 +369,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="Local HF model folder (default: the embedded SmolLM2-135M).")
     parser.add_argument("--sentences", type=int, default=48, help="Sentences labelled per configuration.")
     parser.add_argument("--single", type=int, default=8, help="Of those, labelled one prompt at a time.")
-    parser.add_argument("--transformers-sentences", type=int, default=8,
-                        help="Of those, labelled by transformers + Outlines (batched and one at a time; slow on CPU).")
+    parser.add_argument("--transformers-sentences", type=int, default=None,
+                        help="Of those, labelled by transformers + Outlines (batched and one at a time) "
+                             f"[default: all on a CUDA GPU, {CPU_TRANSFORMERS_SENTENCES} on CPU, where it is slow].")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--memory-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000, 20000],
                         help="Corpus sizes (sentences) of the memory scan, comma-separated.")
@@ -401,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(dir=BENCH_DIR, prefix=".work-") as work:
-        for spec in plan(args):
+        for spec in plan(args, cuda=_device()["device"] == "cuda"):
             print(f"[bench] {spec.get('label') or 'memory scan'} {spec['sentences']} ...", file=sys.stderr, flush=True)
             rows.extend(_run_child(spec, Path(work), args.timeout))
     device = next((r["device"] for r in rows if "device" in r), None) or _device()

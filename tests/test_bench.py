@@ -59,6 +59,8 @@ def test_every_configuration_uses_the_same_model_and_sentences_and_skip_works():
     # vLLM labels all 12; transformers (slow on CPU) the first --transformers-sentences of the same ones
     assert {s["sentences"] for s in engines if s["engine"] == "vllm"} == {12}
     assert [s["sentences"] for s in engines if s["engine"] == "transformers"] == [8]
+    on_gpu = [s for s in plan(args, cuda=True) if s.get("engine") == "transformers"]
+    assert [(s["sentences"], s["single"]) for s in on_gpu] == [(12, 3)]  # fast there: all of the same sentences
     assert not any("guidance" in s.get("label", "") for s in specs)
     assert [s["sentences"] for s in specs if s["kind"] == "memory"] == [10, 20]
     assert sum(1 for s in engines if s.get("rerun")) == 1 and sum(1 for s in engines if s.get("unconstrained")) == 1
