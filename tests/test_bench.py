@@ -88,3 +88,15 @@ def test_the_memory_scan_runs_end_to_end(tmp_path):
     assert [(row["n"], row["valid"]) for row in scans] == [(30, 30), (60, 60)]
     assert all(row["peak_rss_gb"] > 0 for row in scans)
     assert "memory scan 60 sentences" in result.stdout and "trivial engine" in result.stdout
+
+
+def test_a_cuda_machine_is_reported_with_its_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from factory.bench import _device
+
+    props = SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=80 * 2**30)
+    cuda = SimpleNamespace(is_available=lambda: True, device_count=lambda: 2, get_device_properties=lambda i: props)
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    device = _device()
+    assert (device["device"], device["gpu"], device["gpus"], device["gpu_memory_gb"]) == ("cuda", props.name, 2, 80.0)
