@@ -27,6 +27,29 @@ from factory.progress import console, summary_table  # noqa: E402
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def ray_options(what: str):
+    """--ray, --workers, --ray-address: the multi-node scale-out of an LLM stage."""
+
+    def decorate(func):
+        options = [
+            click.option("--ray", "use_ray", is_flag=True, help=what),
+            click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="--ray: engine actors."),
+            click.option("--ray-address", default=None,
+                         help="--ray: join this running Ray cluster (default: a private local one on 127.0.0.1). The "
+                              "run folder must be on storage every node can read."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _check_scale_out(opts: dict) -> None:
+    if opts.get("use_ray") and opts["data_parallel_size"] > 1:
+        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
+
+
 def engine_options(default_temperature: float, default_max_tokens: int):
     """Options every LLM subcommand shares (the CLI conventions later features rely on)."""
 
@@ -95,6 +118,10 @@ def _stage_context(opts: dict):
     def start_engine():
         replicas = opts["data_parallel_size"]
         with console.status(f"starting {opts['engine']} engine on {model.path.name} (vLLM compiles on first start)"):
+            if opts.get("use_ray"):
+                from factory.engines.ray_pool import RayEngine
+
+                return RayEngine(opts["engine"], config, opts["workers"], opts.get("ray_address"))
             if replicas > 1:
                 from factory.parallel import ReplicaEngine
 
@@ -156,12 +183,7 @@ def main() -> None:
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
 @click.option("--gold", type=click.Path(path_type=Path), default=None,
               help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")
-@click.option("--ray", "use_ray", is_flag=True,
-              help="Label as a Ray Data pipeline over sharded Parquet, one engine per Ray actor (same rows, same resume).")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="--ray: engine actors.")
-@click.option("--ray-address", default=None,
-              help="--ray: join this running Ray cluster (default: a private local one). The run folder must be on "
-                   "storage every node can read.")
+@ray_options("Label as a Ray Data pipeline over sharded Parquet, one engine per Ray actor (same rows, same resume).")
 @engine_options(default_temperature=0.0, default_max_tokens=128)
 def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
           use_ray: bool, workers: int, ray_address: str | None, **opts) -> None:
@@ -177,8 +199,7 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     if first is None:
         raise FactoryError(f"no sentences found in {notes}")
     sentences = itertools.chain([first], sentences)
-    if use_ray and opts["data_parallel_size"] > 1:
-        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
+    _check_scale_out({**opts, "use_ray": use_ray})
     if use_ray and strategy != "json":
         raise FactoryError("--ray runs the json strategy only; drop --strategy or --ray")
     chosen = None
@@ -216,6 +237,8 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
               help="Sentences to write for each category and for 'none'.")
 @click.option("--per-request", type=click.IntRange(min=1, max=20), default=5, show_default=True,
               help="Sentences asked for in one request.")
+@ray_options("Write bronze on a Ray cluster: each wave of requests is spread over --workers engine actors "
+             "(same rows, same resume).")
 @engine_options(default_temperature=0.8, default_max_tokens=512)
 def synthesize(per_category: int, per_request: int, **opts) -> None:
     """Label-to-data: write new sentences for each category from its definition (bronze)."""
@@ -223,6 +246,7 @@ def synthesize(per_category: int, per_request: int, **opts) -> None:
     from factory.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(opts["taxonomy"])
+    _check_scale_out(opts)
     if opts["limit"]:
         per_category = min(per_category, opts["limit"])
     ctx = _stage_context(opts)

