@@ -74,7 +74,7 @@ def engine_options(default_temperature: float, default_max_tokens: int):
                          show_default=True, help="vLLM structured-output backend."),
             click.option("--batch-size", type=click.IntRange(min=1), default=None,
                          help="Sequences decoded together (default: 64 for vLLM, 16 for transformers)."),
-            click.option("--enforce-eager", is_flag=True, help="vLLM: skip torch.compile (starts faster, runs ~25% slower)."),
+            click.option("--enforce-eager", is_flag=True, help="vLLM: skip torch.compile (starts ~15 s faster; decoding speed vs compiled: see README, Benchmarks)."),
             click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
                          help="vLLM: GPUs to shard the model over."),
             click.option("--data-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
