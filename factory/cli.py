@@ -138,7 +138,10 @@ def warn_shared_leading_tokens(taxonomy, model_path: Path) -> None:
 
     from factory.taxonomy import shared_leading_tokens
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    except (OSError, ValueError):
+        return  # advisory only: the engine reports a model it cannot load
     for token, choices in shared_leading_tokens(taxonomy.choices + [taxonomy.none.choice], tokenizer.tokenize).items():
         console.print(f"[yellow]warning: label choices {', '.join(choices)} all start with the token {token!r} for this "
                       "model; give them distinct `choice` strings in the taxonomy[/]", highlight=False)
