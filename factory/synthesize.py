@@ -23,7 +23,7 @@ from factory.progress import progress_bar
 from factory.prompts import PromptPair
 from factory.stage import StageContext, StageStats, commit_shard, failure_row, request_seed
 from factory.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
-from factory.taxonomy import Category, Taxonomy, synthesis_schema
+from factory.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
 SENTENCES_PER_REQUEST = 5
 MAX_WAVES = 4  # extra rounds for categories left short by failures or duplicates
@@ -156,7 +156,8 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
                     text = " ".join(text.split())
                     norm = normalise_text(text)
                     cid = planned.category.id
-                    if state.kept[cid] >= per_category or not norm or norm in state.seen:
+                    # whitespace padding can carry a string past the schema's minimum: measure what is kept
+                    if state.kept[cid] >= per_category or len(text) < MIN_SENTENCE_CHARS or norm in state.seen:
                         continue
                     if norm == normalise_text(planned.example):
                         continue

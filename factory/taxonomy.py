@@ -21,6 +21,7 @@ _ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Bounds that keep a small model from looping until max_tokens (measured: unbounded arrays loop).
 MAX_LABELS = 4
 MAX_EVIDENCE_CHARS = 160
+MIN_SENTENCE_CHARS = 10
 MAX_SENTENCE_CHARS = 300
 
 
@@ -196,7 +197,7 @@ def synthesis_schema(taxonomy: Taxonomy, sentences_per_request: int) -> dict:
         "properties": {
             "sentences": {
                 "type": "array",
-                "items": {"type": "string", "minLength": 10, "maxLength": MAX_SENTENCE_CHARS},
+                "items": {"type": "string", "minLength": MIN_SENTENCE_CHARS, "maxLength": MAX_SENTENCE_CHARS},
                 "minItems": 1,
                 "maxItems": sentences_per_request,
             }

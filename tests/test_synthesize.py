@@ -74,3 +74,14 @@ def test_rerun_of_a_finished_job_makes_no_llm_calls(taxonomy, make_context, tmp_
     again = FakeEngine(_writer)
     stats = run_synthesize(taxonomy, make_context(again, out=tmp_path / "r"), per_category=3)
     assert again.calls == [] and stats.rows == 0 and stats.skipped == 30
+
+
+def test_a_sentence_that_is_mostly_whitespace_is_not_kept(taxonomy, make_context):
+    def padded(request, sampling, call):
+        good = f"A real sentence from request {request.seed}."
+        return json_output({"sentences": ["  No.\n\n\n\n\n  ", good]})  # 15 characters, 3 once collapsed
+
+    ctx = make_context(FakeEngine(padded))
+    run_synthesize(taxonomy, ctx, per_category=1, per_request=2)
+    texts = pl.read_parquet(ctx.run.out / "bronze")["text"].to_list()
+    assert len(texts) == len(taxonomy.all_ids) and all(t.startswith("A real sentence") for t in texts)

@@ -3,7 +3,6 @@ same bronze as one engine and resumes exactly once."""
 
 import importlib.util
 import json
-import os
 import sys
 
 import polars as pl
@@ -16,7 +15,7 @@ from factory.engines.base import EngineConfig  # noqa: E402
 from factory.engines.ray_pool import RayEngine  # noqa: E402
 from factory.engines.trivial import TrivialEngine  # noqa: E402
 from factory.synthesize import run_synthesize  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, same_threads_as_one_of  # noqa: E402
 
 TRIVIAL = "factory.engines.trivial:TrivialEngine"
 # What must match; lineage may differ only in run_id, created_at and engine.
@@ -63,10 +62,9 @@ def test_vllm_synthesis_on_two_ray_workers_matches_one_engine(tmp_path, ray_sess
         result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
 
-    # Sampled text is sensitive to the last bit of a logit: the reference engine computes on one core like
-    # each actor does (with 2 threads against 1, one of 4 sentences measured differently, as between any
-    # two runs whose kernels sum in a different order).
-    synthesize("--out", tmp_path / "single", env={**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "0"})
+    # Sampled text is sensitive to the last bit of a logit: the reference engine computes with as many
+    # threads as each actor (with 2 threads against 1, one of 4 sentences came out differently).
+    synthesize("--out", tmp_path / "single", env=same_threads_as_one_of(2))
     synthesize("--out", tmp_path / "ray", "--ray", "--workers", "2")
     single, ray = _bronze(tmp_path / "single"), _bronze(tmp_path / "ray")
     assert single.height > 0 and ray.equals(single)
