@@ -155,10 +155,18 @@ def _finish(ctx, stats, dataset: str) -> None:
         "engine_start_seconds": round(stats.engine_start_seconds, 2),
         "engine": ctx.engine_name, "model_path": str(ctx.model.path), "model_hash": ctx.model.hash,
         **({"workers_used": workers} if (workers := stats.workers_used or ctx.workers_used) else {}),
+        **({"short_categories": stats.short} if stats.short else {}),
         "sampling": ctx.sampling.to_json(), "seed": ctx.seed,
     }
     ctx.run.record_stage(dataset, info)
     console.print(summary_table(f"run {ctx.run.run_id}", [stats.summary(str(output))]))
+    if stats.short:
+        shortfall = ", ".join(f"{cid} {kept}" for cid, kept in stats.short.items())
+        console.print(f"[yellow]warning: {len(stats.short)} categor{'y' if len(stats.short) == 1 else 'ies'} still short of "
+                      f"the target (duplicate, too short or failed outputs): {shortfall}. Rerunning makes the planned "
+                      "requests that are left, if any; for more, use a new --out with a higher --per-category, or a "
+                      "stronger model.[/]",
+                      highlight=False)
     if stats.failures:
         console.print(f"[yellow]{stats.failed} output(s) failed and were written to {ctx.run.out / 'failed'}:[/]")
         for what, why in stats.failures[:10]:

@@ -120,6 +120,7 @@ class StageStats:
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
     workers_used: list[str] = field(default_factory=list)  # scale-out paths: which engine replicas did work
+    short: dict[str, int] = field(default_factory=dict)  # synthesis: categories left under the target (kept)
 
     def summary(self, output: str) -> dict:
         rate = self.rows / self.seconds if self.seconds else 0.0

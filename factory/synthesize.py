@@ -15,7 +15,10 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
+
+import polars as pl
 
 from factory.datasets_io import normalise_text
 from factory.engines.base import Request
@@ -26,6 +29,8 @@ from factory.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_valu
 from factory.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
 SENTENCES_PER_REQUEST = 5
+SPENT_REQUESTS = "bronze_requests"  # one row per answered request: its key and how many sentences it gave
+SPENT_SCHEMA = {"request_key": pl.String, "category": pl.String, "kept": pl.Int32}
 MAX_WAVES = 4  # extra rounds for categories left short by failures or duplicates
 def balanced_attributes(attributes: dict[str, list[str]], count: int, rng: random.Random) -> list[dict[str, str]]:
     """`count` attribute dicts in which every value of every attribute appears equally often (±1)."""
@@ -126,15 +131,16 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
     writer = ShardWriter(bronze_dir, BRONZE_SCHEMA)
     failures = ctx.failure_writer()
     ctx.run.bind_identity("bronze", {**synth.identity(ctx), "per_request": per_request})
-    done_requests = existing_values(bronze_dir, "request_key")
+    # A request is spent once its sentences are committed, even when none was kept (all duplicates or too
+    # short): its seed would give the same answer again. Failed requests are tried again on a rerun.
+    spent = ShardWriter(ctx.run.out / SPENT_REQUESTS, SPENT_SCHEMA)
+    done_requests = existing_values(bronze_dir, "request_key") | existing_values(spent.folder, "request_key")
     state = _Progress(bronze_dir, taxonomy)
     categories = [*taxonomy.categories, taxonomy.none]
     plans = {c.id: iter(synth.plan(c, per_category, ctx)) for c in categories}
     stats = StageStats("synthesize (bronze)")
     stats.skipped = sum(state.kept.values())
-    if any(kept < per_category for kept in state.kept.values()):
-        stats.engine_start_seconds = ctx.start_engine()
-    started = time.perf_counter()
+    started = None
     with progress_bar("sentences") as progress:
         task = progress.add_task("writing sentences", total=per_category * len(categories),
                                  completed=min(stats.skipped, per_category * len(categories)))
@@ -142,6 +148,9 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
             wave = _next_wave(plans, state, done_requests, per_category, per_request)
             if not wave:
                 break
+            if started is None:  # the engine starts only when there is a request to make; timed apart
+                stats.engine_start_seconds = ctx.start_engine()
+                started = time.perf_counter()
             requests = [Request(synth.chat(p), p.seed) for p in wave]
             results = ctx.engine.generate(requests, synth.schema, ctx.sampling)
             ok_rows, failed_rows = [], []
@@ -165,8 +174,13 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
                     state.kept[cid] += 1
                     ok_rows.append(synth.row(planned, item_index, text, lineage))
             commit_shard(writer, failures, ok_rows, failed_rows, stats, len(wave))
+            # after the rows: a kill in between leaves requests to redo, never rows lost
+            kept = Counter(row["request_key"] for row in ok_rows)
+            spent.write([{"request_key": p.key, "category": p.category.id, "kept": kept[p.key]}
+                         for p, result in zip(wave, results, strict=True) if result.ok])
             progress.advance(task, len(ok_rows))
-    stats.seconds = time.perf_counter() - started
+    stats.seconds = time.perf_counter() - started if started is not None else 0.0
+    stats.short = {cid: kept for cid, kept in state.kept.items() if kept < per_category}
     return stats
 
 

@@ -64,7 +64,7 @@ def test_failed_requests_are_recorded_and_short_categories_get_another_wave(taxo
     stats = run_synthesize(taxonomy, ctx, per_category=4, per_request=5)
     bronze = pl.read_parquet(ctx.run.out / "bronze")
     assert Counter(bronze["category"].to_list()) == {cid: 4 for cid in taxonomy.all_ids}
-    assert stats.failed > 0
+    assert stats.failed > 0 and stats.short == {}  # the second wave filled every category
     failed = pl.read_parquet(ctx.run.out / "failed")
     assert set(failed["task"]) == {"synthesize"} and failed["error"].str.contains("truncated").all()
 
@@ -85,3 +85,25 @@ def test_a_sentence_that_is_mostly_whitespace_is_not_kept(taxonomy, make_context
     run_synthesize(taxonomy, ctx, per_category=1, per_request=2)
     texts = pl.read_parquet(ctx.run.out / "bronze")["text"].to_list()
     assert len(texts) == len(taxonomy.all_ids) and all(t.startswith("A real sentence") for t in texts)
+
+
+def test_categories_a_repetitive_model_cannot_fill_are_reported_short(taxonomy, make_context):
+    def repetitive(request, sampling, call):  # the same two sentences for every request
+        return json_output({"sentences": ["The patient is doing well today.", "Nothing new to report today."]})
+
+    ctx = make_context(FakeEngine(repetitive))
+    stats = run_synthesize(taxonomy, ctx, per_category=3, per_request=2)
+    # two distinct sentences in the whole run: the first category takes them, every other one stays empty
+    first, *others = taxonomy.all_ids
+    assert stats.short == {first: 2, **{cid: 0 for cid in others}}
+    assert stats.rows == 2
+
+    # A rerun makes the planned requests that are left (the first category used fewer than the others,
+    # and answered requests are never asked again); once none is left it does not even start the engine.
+    again = run_synthesize(taxonomy, ctx, per_category=3, per_request=2)
+    assert again.requests == 3 and again.short == stats.short
+    started = []
+    ctx.engine_factory = lambda: started.append(1) or FakeEngine(repetitive)
+    ctx.close()
+    last = run_synthesize(taxonomy, ctx, per_category=3, per_request=2)
+    assert (last.requests, started, last.short) == (0, [], stats.short)
