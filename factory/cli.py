@@ -163,9 +163,9 @@ def _finish(ctx, stats, dataset: str) -> None:
     if stats.short:
         shortfall = ", ".join(f"{cid} {kept}" for cid, kept in stats.short.items())
         console.print(f"[yellow]warning: {len(stats.short)} categor{'y' if len(stats.short) == 1 else 'ies'} still short of "
-                      f"the target (duplicate, too short or failed outputs): {shortfall}. Rerunning makes the planned "
-                      "requests that are left, if any; for more, use a new --out with a higher --per-category, or a "
-                      "stronger model.[/]",
+                      f"the target after every planned request (duplicate, too short or failed outputs): {shortfall}. "
+                      "A rerun retries failed requests only; for more, use a new --out with a higher --per-category, "
+                      "or a stronger model.[/]",
                       highlight=False)
     if stats.failures:
         console.print(f"[yellow]{stats.failed} output(s) failed and were written to {ctx.run.out / 'failed'}:[/]")

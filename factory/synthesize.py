@@ -31,7 +31,9 @@ from factory.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_s
 SENTENCES_PER_REQUEST = 5
 SPENT_REQUESTS = "bronze_requests"  # one row per answered request: its key and how many sentences it gave
 SPENT_SCHEMA = {"request_key": pl.String, "category": pl.String, "kept": pl.Int32}
-MAX_WAVES = 4  # extra rounds for categories left short by failures or duplicates
+# Requests planned per category: 4 x what a model that never fails or repeats itself would need. Waves
+# draw on the plan until every category is full or its plan is spent, so the plan bounds the cost.
+PLAN_ROUNDS = 4
 def balanced_attributes(attributes: dict[str, list[str]], count: int, rng: random.Random) -> list[dict[str, str]]:
     """`count` attribute dicts in which every value of every attribute appears equally often (±1)."""
     columns = {}
@@ -69,7 +71,7 @@ class Synthesizer:
 
     def plan(self, category: Category, per_category: int, ctx: StageContext) -> list[PlannedRequest]:
         """Every request this category may need, in order; deterministic in (seed, category)."""
-        count = math.ceil(per_category / self.per_request) * MAX_WAVES
+        count = math.ceil(per_category / self.per_request) * PLAN_ROUNDS
         rng = random.Random(f"{ctx.seed}:{category.id}")
         attributes = balanced_attributes(self.taxonomy.attributes_for(category.id), count, rng)
         examples = category.examples or ("",)
@@ -144,10 +146,7 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
     with progress_bar("sentences") as progress:
         task = progress.add_task("writing sentences", total=per_category * len(categories),
                                  completed=min(stats.skipped, per_category * len(categories)))
-        for _wave in range(MAX_WAVES):
-            wave = _next_wave(plans, state, done_requests, per_category, per_request)
-            if not wave:
-                break
+        while wave := _next_wave(plans, state, done_requests, per_category, per_request):
             if started is None:  # the engine starts only when there is a request to make; timed apart
                 stats.engine_start_seconds = ctx.start_engine()
                 started = time.perf_counter()
