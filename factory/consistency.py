@@ -152,8 +152,7 @@ def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxono
                     ctx: StageContext) -> dict:
     from factory.store import utc_now
 
-    sampled = [tuple(taxonomy.normalise_labels(taxonomy.ids_from_choices(r.parsed["labels"]))) if r.ok else None
-               for r in results]
+    sampled = [tuple(taxonomy.labels_from_choices(r.parsed["labels"])) if r.ok else None for r in results]
     majority = majority_label_set(sampled, taxonomy.all_ids)
     return {
         "row_id": row["row_id"],

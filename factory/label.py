@@ -50,7 +50,7 @@ class Labeler:
             "row_id": row_id,
             "source": "silver",
             "text": sentence.text,
-            "labels": self.taxonomy.normalise_labels(self.taxonomy.ids_from_choices(parsed["labels"])),
+            "labels": self.taxonomy.labels_from_choices(parsed["labels"]),
             "evidence": parsed["evidence"],
             "note_id": sentence.note_id,
             "sentence_index": sentence.sentence_index,

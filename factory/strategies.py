@@ -100,7 +100,7 @@ class JsonStrategy:
             if not result.ok:
                 out.append(Labelled(None, result=result, seed=seed))
                 continue
-            labels = self.taxonomy.normalise_labels(self.taxonomy.ids_from_choices(result.parsed["labels"]))
+            labels = self.taxonomy.labels_from_choices(result.parsed["labels"])
             out.append(Labelled(labels, {c: float(c in labels) for c in self.taxonomy.category_ids},
                                 self.evidence(result.parsed["evidence"], text), result, seed))
         return out

@@ -75,6 +75,10 @@ class Taxonomy:
         by_choice = {c.choice: c.id for c in (*self.categories, self.none)}
         return [by_choice.get(choice, choice) for choice in choices]
 
+    def labels_from_choices(self, choices: list[str]) -> list[str]:
+        """The normalised label set (ids) of a label list a model wrote as choice strings."""
+        return self.normalise_labels(self.ids_from_choices(choices))
+
     def attributes_for(self, category_id: str) -> dict[str, list[str]]:
         return self.none_attributes if category_id == self.none.id else self.generation_attributes
 
