@@ -58,8 +58,7 @@ class RayEngine(Engine):
             ray.get([a.__ray_ready__.remote() for a in self._actors], timeout=ENGINE_START_TIMEOUT_S)
         except Exception as exc:
             self.close()
-            raise FactoryError(f"Ray engine actor failed to start: {type(exc).__name__}: "
-                               f"{str(exc).strip().splitlines()[-1][:300]}") from None
+            raise FactoryError(f"Ray engine actor failed to start: {_last_line(exc)}") from None
 
     def _generate_raw(self, requests, schema, sampling):
         raise NotImplementedError  # generate() is overridden: each actor validates and retries itself
@@ -75,8 +74,7 @@ class RayEngine(Engine):
                 self._used.add(worker)
                 results.extend(part_results)
         except ray.exceptions.RayError as exc:
-            raise FactoryError(f"Ray engine actor failed: {type(exc).__name__}: "
-                               f"{str(exc).strip().splitlines()[-1][:300]}") from None
+            raise FactoryError(f"Ray engine actor failed: {_last_line(exc)}") from None
         return results
 
     def workers_used(self) -> list[str]:
@@ -96,3 +94,9 @@ class RayEngine(Engine):
             ray.kill(self._allocator)
             self._allocator = None
         stop_ray()
+
+
+def _last_line(exc: Exception) -> str:
+    """Ray wraps an actor's error in its own traceback text: its last line is the cause."""
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[-1][:300]}"
