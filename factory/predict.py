@@ -81,8 +81,13 @@ def notes_columns(sentences: list[Sentence]) -> dict[str, pl.Series]:
     }
 
 
-def predictions_frame(texts, origins, lines, probs: np.ndarray, outputs: list[str], threshold: float,
-                      model_dir: Path, where: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+def lines_columns(origins: list[str], lines: list[int]) -> dict[str, pl.Series]:
+    return {"input_path": pl.Series(origins, dtype=pl.Utf8), "input_line": pl.Series(lines, dtype=pl.Int32)}
+
+
+def predictions_frame(texts: list[str], where: dict[str, pl.Series], probs: np.ndarray, outputs: list[str],
+                      threshold: float, model_dir: Path) -> pl.DataFrame:
+    """Contract columns, one score per output, then `where` each sentence came from."""
     categories = outputs[:-1]  # the last output is the binary any-category score
     labels = [[c for c, p in zip(categories, row) if p >= threshold] or [NONE_ID] for row in probs[:, :-1]]
     columns = {
@@ -93,8 +98,6 @@ def predictions_frame(texts, origins, lines, probs: np.ndarray, outputs: list[st
     }
     for j, name in enumerate(outputs):
         columns[f"score_{name}"] = pl.Series(probs[:, j].astype(np.float32))
-    if where is None:
-        where = {"input_path": pl.Series(origins, dtype=pl.Utf8), "input_line": pl.Series(lines, dtype=pl.Int32)}
     columns.update(where)
     columns["model_dir"] = pl.Series([str(model_dir)] * len(texts), dtype=pl.Utf8)
     return pl.DataFrame(columns)
@@ -106,11 +109,12 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
     model = load_model(model_dir, cache_dir)
     if notes:
         sentences = read_notes(input_path, text_column, id_column)
-        texts, origins, lines, where = [s.text for s in sentences], [], [], notes_columns(sentences)
+        texts, where = [s.text for s in sentences], notes_columns(sentences)
     else:
-        (texts, origins, lines), where = read_input(input_path, text_column), None
+        texts, origins, lines = read_input(input_path, text_column)
+        where = lines_columns(origins, lines)
     probs = model.predict_proba(texts)
-    frame = predictions_frame(texts, origins, lines, probs, model.outputs, model.threshold, Path(model_dir), where)
+    frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir))
     target = Path(out_dir) / "part-00000.parquet"
     write_parquet_atomic(frame, target)
     return target, frame
