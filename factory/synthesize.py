@@ -114,13 +114,15 @@ class Synthesizer:
 
 
 class _Progress:
-    """Per-category counts of kept rows and the normalised texts already taken."""
+    """Per-category counts of kept rows, the normalised texts already taken and the requests they came from."""
 
     def __init__(self, bronze_dir, taxonomy: Taxonomy):
         self.kept = {cid: 0 for cid in taxonomy.all_ids}
         self.seen: set[str] = set()
+        self.requests: set[str] = set()
         if shard_paths(bronze_dir):
             frame = read_dataset(bronze_dir)
+            self.requests = set(frame["request_key"])
             for category, text in zip(frame["category"], frame["text"], strict=True):
                 self.kept[category] = self.kept.get(category, 0) + 1
                 self.seen.add(normalise_text(text))
@@ -136,8 +138,8 @@ def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
     # A request is spent once its sentences are committed, even when none was kept (all duplicates or too
     # short): its seed would give the same answer again. Failed requests are tried again on a rerun.
     spent = ShardWriter(ctx.run.out / SPENT_REQUESTS, SPENT_SCHEMA)
-    done_requests = existing_values(bronze_dir, "request_key") | existing_values(spent.folder, "request_key")
     state = _Progress(bronze_dir, taxonomy)
+    done_requests = state.requests | existing_values(spent.folder, "request_key")
     categories = [*taxonomy.categories, taxonomy.none]
     plans = {c.id: iter(synth.plan(c, per_category, ctx)) for c in categories}
     stats = StageStats("synthesize (bronze)")
