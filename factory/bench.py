@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from factory.paths import CACHE_DIR, DATA_DIR, DEMO_DIR, PROJECT_ROOT
+from factory.core.paths import CACHE_DIR, DATA_DIR, DEMO_DIR, PROJECT_ROOT
 
 BENCH_DIR = DATA_DIR / "bench"
 TRIVIAL = "factory.engines.trivial:TrivialEngine"
@@ -154,7 +154,7 @@ def bench_sentences(count: int) -> list:
     """The first `count` sentences of the demo notes (the same for every configuration)."""
     import itertools
 
-    from factory.corpus import iter_notes, iter_sentences
+    from factory.data.corpus import iter_notes, iter_sentences
 
     return list(itertools.islice(iter_sentences(iter_notes(DEMO_DIR / "notes")), count))
 
@@ -201,13 +201,13 @@ def _throughput(config: str, results, seconds: float, schema=None, start_s=None,
 
 def child_engine(spec: dict) -> list[dict]:
     """One engine: start-up, batched, one-at-a-time, unconstrained and resume measurements."""
-    from factory.offline import force_offline
+    from factory.core.offline import force_offline
 
     force_offline()
     from factory.engines import load_engine
     from factory.engines.base import EngineConfig, Request, Sampling
-    from factory.label import Labeler
-    from factory.taxonomy import load_taxonomy
+    from factory.stages.label import Labeler
+    from factory.data.taxonomy import load_taxonomy
 
     name, label = spec["engine"], spec["label"]
     taxonomy = load_taxonomy()
@@ -261,10 +261,10 @@ def child_engine(spec: dict) -> list[dict]:
 
 def _rerun(engine, sentences, taxonomy, spec: dict, sampling) -> dict:
     """run_label into a fresh folder, then again into the same folder: the rerun must call no LLM."""
-    from factory.label import run_label
-    from factory.models import ModelRef, model_hash
-    from factory.run import Run
-    from factory.stage import StageContext
+    from factory.stages.label import run_label
+    from factory.engines.model_ref import ModelRef, model_hash
+    from factory.data.run_folder import Run
+    from factory.stages.context import StageContext
 
     model = ModelRef(path=Path(spec["model"]), hash=model_hash(Path(spec["model"])), embedded=False)
     out = Path(tempfile.mkdtemp(prefix="rerun-", dir=spec["work"]))
@@ -288,19 +288,19 @@ def _rerun(engine, sentences, taxonomy, spec: dict, sampling) -> dict:
 
 def child_memory(spec: dict) -> list[dict]:
     """Peak RSS while the label path streams a `spec['sentences']`-sentence notes table into silver."""
-    from factory.offline import force_offline
+    from factory.core.offline import force_offline
 
     force_offline()
     import polars as pl
 
-    from factory.corpus import iter_notes, iter_sentences
+    from factory.data.corpus import iter_notes, iter_sentences
     from factory.engines import load_engine
     from factory.engines.base import EngineConfig, Sampling
-    from factory.label import run_label
-    from factory.models import ModelRef
-    from factory.run import Run
-    from factory.stage import StageContext
-    from factory.taxonomy import load_taxonomy
+    from factory.stages.label import run_label
+    from factory.engines.model_ref import ModelRef
+    from factory.data.run_folder import Run
+    from factory.stages.context import StageContext
+    from factory.data.taxonomy import load_taxonomy
 
     work = Path(tempfile.mkdtemp(prefix=f"memory-{spec['sentences']}-", dir=spec["work"]))
     notes = work / "notes.parquet"
@@ -396,10 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = child_engine(spec) if spec["kind"] == "engine" else child_memory(spec)
         args.result.write_text(json.dumps(rows))
         return 0
-    from factory.offline import force_offline
+    from factory.core.offline import force_offline
 
     force_offline()
-    from factory.models import resolve_model
+    from factory.engines.model_ref import resolve_model
 
     args.model = str(resolve_model(Path(args.model) if args.model else None).path)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from factory.offline import force_offline
+from factory.core.offline import force_offline
 
 force_offline()
 # Keep the `datasets` Arrow cache of test runs out of the user's home cache.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="factory-tests-hf-")
 
 from factory.engines.base import Engine, RawOutput, Request, Sampling  # noqa: E402
-from factory.models import ModelRef  # noqa: E402
-from factory.run import Run  # noqa: E402
-from factory.stage import StageContext  # noqa: E402
-from factory.taxonomy import load_taxonomy  # noqa: E402
-from factory.datasets_io import core_frame, text_row_id, write_parquet_atomic  # noqa: E402
+from factory.engines.model_ref import ModelRef  # noqa: E402
+from factory.data.run_folder import Run  # noqa: E402
+from factory.stages.context import StageContext  # noqa: E402
+from factory.data.taxonomy import load_taxonomy  # noqa: E402
+from factory.data.rows import core_frame, text_row_id, write_parquet_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +205,7 @@ def ray_session():
     """Ray's settings go into os.environ; put them back so later tests see the usual environment."""
     saved = dict(os.environ)
     yield
-    from factory.ray_label import stop_ray
+    from factory.engines.ray_pool import stop_ray
 
     stop_ray()
     os.environ.clear()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from factory.corpus import iter_notes, iter_sentences
-from factory.label import run_label
-from factory.synthesize import run_synthesize
+from factory.data.corpus import iter_notes, iter_sentences
+from factory.stages.label import run_label
+from factory.stages.synthesize import run_synthesize
 from tests.conftest import FakeEngine, json_output
 
 

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 import polars as pl
 import pytest
 
-from factory.corpus import Note, split_sentences
-from factory.errors import FactoryError
-from factory.run import Run
-from factory.store import SILVER_SCHEMA, ShardWriter
+from factory.data.corpus import Note, split_sentences
+from factory.core.errors import FactoryError
+from factory.data.run_folder import Run
+from factory.data.store import SILVER_SCHEMA, ShardWriter
 from tests.conftest import ROOT
 
 

@@ -13,7 +13,7 @@ from factory.bench import (
     ratios,
     synthetic_notes,
 )
-from factory.corpus import Note, iter_sentences
+from factory.data.corpus import Note, iter_sentences
 from tests.conftest import ROOT
 
 

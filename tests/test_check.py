@@ -4,9 +4,10 @@ import jsonschema
 import polars as pl
 import pytest
 
-from factory.check import CHECK_SCHEMA, Checker, check_schema, current_verdicts, rejected_row_ids, run_check
-from factory.errors import FactoryError
-from factory.store import read_dataset
+from factory.data.side_tables import rejected_row_ids
+from factory.stages.verify import CHECK_SCHEMA, Checker, check_schema, current_verdicts, run_check
+from factory.core.errors import FactoryError
+from factory.data.store import read_dataset
 from tests.conftest import FakeEngine, json_output
 from tests.quality_helpers import make_run, release
 
@@ -93,7 +94,7 @@ def real_engine():
     """vLLM on CPU with the embedded model, started once for this module (about a minute)."""
     from factory.engines import load_engine
     from factory.engines.base import EngineConfig
-    from factory.models import prepare_embedded_model
+    from factory.engines.model_ref import prepare_embedded_model
 
     engine = load_engine("vllm", EngineConfig(model_path=str(prepare_embedded_model()), enforce_eager=True, batch_size=16))
     yield engine
@@ -105,7 +106,7 @@ def test_real_engine_verifier_and_logprobs(real_engine, notes_dir, taxonomy, mak
     """The verifier through vLLM on a few rows: schema-valid verdicts in the side table; and the optional
     log-probabilities that per-category and self-consistency read come back from vLLM."""
     from factory.engines.base import Request, Sampling
-    from factory.strategies import PerCategoryStrategy, answer_schema, yes_probability
+    from factory.stages.strategies import PerCategoryStrategy, answer_schema, yes_probability
 
     run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
     ctx = make_context(real_engine, out=run, sampling=Sampling(temperature=0.0, max_tokens=96))

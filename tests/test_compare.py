@@ -5,10 +5,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from factory.compare import CompareOptions, parse_models, parse_seeds, parse_sets, prepare_data, training_rows
-from factory.errors import FactoryError
-from factory.gold import import_gold
-from factory.trainer_cli import compare, gold
+from factory.trainer.compare import CompareOptions, parse_models, parse_seeds, parse_sets, prepare_data, training_rows
+from factory.core.errors import FactoryError
+from factory.data.gold import import_gold
+from factory.cli.trainer import compare, gold
 
 from tests.conftest import toy_records, write_jsonl, write_synthetic
 
@@ -149,6 +149,6 @@ def test_leaked_sentences_are_listed(project):
     assert result.exit_code == 0, repr(result.exception)
     leaked = pl.read_csv(out / "leakage_removed.csv")
     split = json.loads((project / "gold" / "split.json").read_text())
-    from factory.datasets_io import text_row_id
+    from factory.data.rows import text_row_id
     assert leaked.height > 0 and set(leaked["source"]) == {"silver"}
     assert all(split["assignments"][text_row_id(t)] == "test" for t in leaked["text"])

@@ -4,12 +4,13 @@ from collections import defaultdict
 import polars as pl
 import pytest
 
-from factory.consistency import (CONSISTENCY_SCHEMA, agreement_score, current_agreement, logprob_confidence,
-                                 low_agreement_row_ids, majority_label_set, run_consistency, sample_seeds,
+from factory.data.side_tables import low_agreement_row_ids
+from factory.stages.consistency import (CONSISTENCY_SCHEMA, agreement_score, current_agreement, logprob_confidence,
+                                 majority_label_set, run_consistency, sample_seeds,
                                  vote_fractions)
 from factory.engines.base import RawOutput, Result, Sampling
-from factory.errors import FactoryError
-from factory.store import read_dataset
+from factory.core.errors import FactoryError
+from factory.data.store import read_dataset
 from tests.conftest import FakeEngine, json_output
 from tests.quality_helpers import make_run, release
 

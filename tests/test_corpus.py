@@ -1,8 +1,8 @@
 import polars as pl
 import pytest
 
-from factory.corpus import MAX_SENTENCE_CHARS, Note, iter_notes, iter_sentences, split_sentences
-from factory.errors import FactoryError
+from factory.data.corpus import MAX_SENTENCE_CHARS, Note, iter_notes, iter_sentences, split_sentences
+from factory.core.errors import FactoryError
 
 
 def test_clinical_abbreviations_headers_and_lists(tmp_path):
@@ -71,7 +71,7 @@ def test_wrong_text_column_names_the_available_columns(tmp_path):
 
 
 def test_a_table_is_read_in_batches_with_stable_note_ids(tmp_path, monkeypatch):
-    from factory import corpus
+    from factory.data import corpus
 
     monkeypatch.setattr(corpus, "TABLE_BATCH_ROWS", 3)
     path = tmp_path / "notes.parquet"

@@ -3,12 +3,13 @@ import json
 import polars as pl
 import pytest
 
-from factory.datasets_io import Rows
-from factory.dedup import DEDUP_SCHEMA, Reference, duplicate_row_ids, find_duplicates, run_dedup
-from factory.errors import FactoryError
-from factory.run import Run
-from factory.store import atomic_write_parquet, read_dataset
-from factory.train import shared_embedder
+from factory.data.rows import Rows
+from factory.data.side_tables import duplicate_row_ids
+from factory.quality.dedup import DEDUP_SCHEMA, Reference, find_duplicates, run_dedup
+from factory.core.errors import FactoryError
+from factory.data.run_folder import Run
+from factory.data.store import atomic_write_parquet, read_dataset
+from factory.trainer.classifiers import shared_embedder
 from tests.quality_helpers import make_run
 
 DISTINCT = [

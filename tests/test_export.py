@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from factory import netguard
-from factory.cli import main
-from factory.errors import FactoryError
-from factory.store import BRONZE_SCHEMA, ShardWriter, content_key
+from factory.core import netguard
+from factory.cli.main import main
+from factory.core.errors import FactoryError
+from factory.data.store import BRONZE_SCHEMA, ShardWriter, content_key
 from tests.conftest import ROOT
 
 MODEL_HASH = "ab" * 32

@@ -3,9 +3,9 @@ import json
 import polars as pl
 import pytest
 
-from factory.datasets_io import normalise_text, text_row_id
-from factory.errors import FactoryError
-from factory.gold import import_gold, load_gold, parse_label_cell
+from factory.data.rows import normalise_text, text_row_id
+from factory.core.errors import FactoryError
+from factory.data.gold import import_gold, load_gold, parse_label_cell
 
 from tests.conftest import toy_records, write_jsonl
 
@@ -128,7 +128,7 @@ def test_reimport_replaces_stale_shards(tmp_path, taxonomy, toy_gold_file):
 
 
 def test_reimport_of_changed_gold_flags_the_frozen_split(tmp_path, taxonomy):
-    from factory.split import load_or_create_split
+    from factory.data.split import load_or_create_split
 
     records = toy_records()
     out = tmp_path / "gold"

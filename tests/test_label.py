@@ -2,11 +2,11 @@ import jsonschema
 import polars as pl
 import pytest
 
-from factory.errors import FactoryError
-from factory.corpus import iter_notes, iter_sentences
+from factory.core.errors import FactoryError
+from factory.data.corpus import iter_notes, iter_sentences
 from factory.engines.base import RawOutput
-from factory.label import Labeler, run_label
-from factory.store import SILVER_SCHEMA
+from factory.stages.label import Labeler, run_label
+from factory.data.store import SILVER_SCHEMA
 from tests.conftest import FakeEngine, json_output
 
 
@@ -85,7 +85,7 @@ def test_silver_loads_with_hugging_face_datasets(notes_dir, taxonomy, make_conte
 
 def test_run_label_streams_its_input(taxonomy, make_context):
     """The corpus is consumed shard by shard: shard 1 is committed before sentence 3 is even read."""
-    from factory.corpus import Sentence
+    from factory.data.corpus import Sentence
 
     engine = FakeEngine(_keyword_labeller)
     ctx = make_context(engine)

@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import f1_score
 
-from factory.metrics import evaluate, summarise
+from factory.trainer.metrics import evaluate, summarise
 
 CATS = ["a", "b", "c"]
 # 5 sentences, 3 categories + binary column (any category)

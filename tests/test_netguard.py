@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from factory import netguard
+from factory.core import netguard
 from tests.conftest import ROOT
 
 SCRIPT = """
 import socket, subprocess, sys
-from factory.offline import force_offline
+from factory.core.offline import force_offline
 force_offline()
 def phone_home():
     socket.create_connection(("{host}", 443), timeout=1)

@@ -7,9 +7,9 @@ import pytest
 
 from factory.engines.base import EngineConfig, Request
 from factory.engines.trivial import TrivialEngine
-from factory.errors import FactoryError
-from factory.label import Labeler
-from factory.parallel import ReplicaEngine, replica_environment, split_evenly
+from factory.core.errors import FactoryError
+from factory.stages.label import Labeler
+from factory.engines.pool import ReplicaEngine, replica_environment, split_evenly
 
 
 def test_split_evenly_keeps_order_and_balances():

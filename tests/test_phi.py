@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from factory.phi import PhiScanner, ShingleIndex, default_scanner, rule_hits
+from factory.quality.phi import PhiScanner, ShingleIndex, default_scanner, rule_hits
 
 # (type, planted string, sentence containing it). Each planted string counts as caught when any hit
 # overlaps it, whatever type the hit has (as in a redaction review).

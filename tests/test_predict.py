@@ -2,10 +2,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from factory.errors import FactoryError
-from factory.predict import predict, read_input
-from factory.train import build_model, target_matrix
-from factory.trainer_cli import predict as predict_command
+from factory.core.errors import FactoryError
+from factory.trainer.predict import predict, read_input
+from factory.trainer.classifiers import build_model, target_matrix
+from factory.cli.trainer import predict as predict_command
 
 from tests.conftest import KEYWORDS, toy_records
 
@@ -69,8 +69,8 @@ def test_predict_bad_input_is_factory_error(tmp_path, model_dir):
 def test_train_command_saves_a_model_that_predict_uses(tmp_path, taxonomy):
     import json
 
-    from factory.gold import import_gold
-    from factory.trainer_cli import train
+    from factory.data.gold import import_gold
+    from factory.cli.trainer import train
 
     from tests.conftest import write_jsonl
 

@@ -4,15 +4,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from factory.check import run_check
-from factory.compare import CompareOptions, prepare_data
-from factory.consistency import run_consistency
-from factory.dedup import Reference, run_dedup
+from factory.stages.verify import run_check
+from factory.trainer.compare import CompareOptions, prepare_data
+from factory.stages.consistency import run_consistency
+from factory.quality.dedup import Reference, run_dedup
 from factory.engines.base import Sampling
-from factory.errors import FactoryError
-from factory.gold import import_gold
-from factory.quality import build_report, distinct_n, embedding_spread, label_shares, noise_flags
-from factory.store import read_dataset
+from factory.core.errors import FactoryError
+from factory.data.gold import import_gold
+from factory.quality.report import build_report, distinct_n, embedding_spread, label_shares, noise_flags
+from factory.data.store import read_dataset
 from tests.conftest import FakeEngine, json_output, toy_records, write_jsonl
 from tests.quality_helpers import keyword_labeller, make_run, release
 

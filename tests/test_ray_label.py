@@ -11,12 +11,12 @@ import pytest
 if importlib.util.find_spec("ray") is None:  # not importorskip: importing Ray is the path's own business
     pytest.skip("the Ray path needs the `ray` extra (make setup installs it)", allow_module_level=True)
 
-from factory.corpus import Sentence  # noqa: E402
+from factory.data.corpus import Sentence  # noqa: E402
 from factory.engines.base import EngineConfig  # noqa: E402
 from factory.engines.trivial import TrivialEngine  # noqa: E402
-from factory.label import run_label  # noqa: E402
-from factory.paths import CACHE_DIR  # noqa: E402
-from factory.ray_label import STAGING, run_label_ray  # noqa: E402
+from factory.stages.label import run_label  # noqa: E402
+from factory.core.paths import CACHE_DIR  # noqa: E402
+from factory.scale.ray_label import STAGING, run_label_ray  # noqa: E402
 
 # What must match between the paths; lineage may differ only in run_id, created_at and engine.
 CONTENT = ["row_id", "source", "text", "labels", "evidence", "note_id", "sentence_index", "char_start", "char_end"]

@@ -18,13 +18,13 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 from tests.conftest import FakeEngine, json_output
 from factory.engines.base import Sampling
-from factory.models import ModelRef
-from factory.run import Run
-from factory.stage import StageContext
-from factory.taxonomy import load_taxonomy
-from factory.corpus import Sentence
-from factory.label import run_label
-from factory.synthesize import run_synthesize
+from factory.engines.model_ref import ModelRef
+from factory.data.run_folder import Run
+from factory.stages.context import StageContext
+from factory.data.taxonomy import load_taxonomy
+from factory.data.corpus import Sentence
+from factory.stages.label import run_label
+from factory.stages.synthesize import run_synthesize
 
 out, task, calls_file = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
@@ -89,12 +89,12 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(tmp_path, task):
 
 
 def test_a_second_process_cannot_write_the_same_run_folder(tmp_path):
-    from factory.errors import FactoryError
-    from factory.run import Run
+    from factory.core.errors import FactoryError
+    from factory.data.run_folder import Run
 
     held = Run.open(tmp_path / "run")
     probe = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                            f"from factory.run import Run; Run.open({str(tmp_path / 'run')!r})"],
+                            f"from factory.data.run_folder import Run; Run.open({str(tmp_path / 'run')!r})"],
                            capture_output=True, text=True)
     assert probe.returncode != 0 and "in use by another factory process" in probe.stderr
     assert held.out.exists()

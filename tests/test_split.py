@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from factory.datasets_io import Rows, remove_test_leakage
-from factory.errors import FactoryError
-from factory.gold import import_gold, load_gold
-from factory.split import (
+from factory.data.rows import Rows, remove_test_leakage
+from factory.core.errors import FactoryError
+from factory.data.gold import import_gold, load_gold
+from factory.data.split import (
     SPLIT_FILE,
     iterative_stratified_test_mask,
     label_matrix_for,

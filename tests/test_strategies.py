@@ -2,12 +2,12 @@ import math
 
 import pytest
 
-from factory.datasets_io import Rows
+from factory.data.rows import Rows
 from factory.engines.base import RawOutput, Result
-from factory.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, Labelled, PerCategoryStrategy,
-                                answer_schema, build_strategy, evaluate_strategies, run_label_with_strategy,
-                                score_against_gold, yes_probability)
-from factory.errors import FactoryError
+from factory.quality.strategy_eval import evaluate_strategies, score_against_gold
+from factory.stages.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, Labelled, PerCategoryStrategy,
+                                       answer_schema, build_strategy, run_label_with_strategy, yes_probability)
+from factory.core.errors import FactoryError
 from tests.conftest import FakeEngine, json_output, toy_records
 from tests.quality_helpers import release
 
@@ -129,8 +129,8 @@ def test_evaluate_runs_each_llm_strategy_once(taxonomy, make_context):
 def test_label_with_a_strategy_writes_silver_rows(notes_dir, taxonomy, make_context, tmp_path):
     import polars as pl
 
-    from factory.corpus import iter_notes, iter_sentences
-    from factory.store import SILVER_SCHEMA
+    from factory.data.corpus import iter_notes, iter_sentences
+    from factory.data.store import SILVER_SCHEMA
 
     sentences = list(iter_sentences(iter_notes(notes_dir)))
     ctx = make_context(FakeEngine(lambda *a: None), out=tmp_path / "run")

@@ -4,8 +4,8 @@ from collections import Counter
 import polars as pl
 
 from factory.engines.base import RawOutput
-from factory.store import BRONZE_SCHEMA
-from factory.synthesize import Synthesizer, balanced_attributes, run_synthesize
+from factory.data.store import BRONZE_SCHEMA
+from factory.stages.synthesize import Synthesizer, balanced_attributes, run_synthesize
 from tests.conftest import FakeEngine, json_output
 
 

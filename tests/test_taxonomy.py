@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from factory.errors import FactoryError
-from factory.schemas_io import schema_files
-from factory.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy, shared_leading_tokens
+from factory.core.errors import FactoryError
+from factory.data.schemas_io import schema_files
+from factory.data.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy, shared_leading_tokens
 from tests.conftest import ROOT
 
 
@@ -96,7 +96,7 @@ def test_choice_strings_must_be_snake_case_and_unique():
 def test_default_choices_start_with_distinct_tokens_for_the_embedded_model(taxonomy):
     from transformers import AutoTokenizer
 
-    from factory.models import prepare_embedded_model
+    from factory.engines.model_ref import prepare_embedded_model
 
     tokenize = AutoTokenizer.from_pretrained(str(prepare_embedded_model())).tokenize
     assert shared_leading_tokens(taxonomy.choices + ["none"], tokenize) == {}

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from factory.errors import FactoryError
-from factory.metrics import evaluate
-from factory.train import (
+from factory.core.errors import FactoryError
+from factory.engines.embedder import Embedder, default_encoder_path
+from factory.trainer.metrics import evaluate
+from factory.trainer.classifiers import (
     BINARY_OUTPUT,
-    Embedder,
     FineTunedEncoderModel,
     build_model,
-    default_encoder_path,
     load_model,
     output_names,
     target_matrix,
@@ -128,7 +127,7 @@ def test_bad_model_inputs_are_factory_errors(tmp_path):
 def test_torch_threads_respects_override_and_load(monkeypatch):
     import os
 
-    from factory import train
+    from factory.engines import embedder as train
 
     monkeypatch.setenv("FACTORY_TORCH_THREADS", "3")
     assert train.torch_threads() == 3

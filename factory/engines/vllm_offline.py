@@ -11,7 +11,7 @@ import logging
 import os
 
 from factory.engines.base import Engine, EngineConfig, RawOutput, Request, Sampling
-from factory.errors import FactoryError
+from factory.core.errors import FactoryError
 
 STRUCTURED_BACKENDS = ("xgrammar", "outlines", "guidance")
 

@@ -1,7 +1,7 @@
 import json
 
 from factory.engines.base import RawOutput, Request, Sampling
-from factory.taxonomy import label_schema
+from factory.data.taxonomy import label_schema
 from tests.conftest import FakeEngine, json_output
 
 GOOD = {"evidence": "forgets", "labels": ["impaired_cognition"]}  # the choice string of cognitive_impairment

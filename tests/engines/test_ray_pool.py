@@ -14,7 +14,7 @@ if importlib.util.find_spec("ray") is None:
 from factory.engines.base import EngineConfig  # noqa: E402
 from factory.engines.ray_pool import RayEngine  # noqa: E402
 from factory.engines.trivial import TrivialEngine  # noqa: E402
-from factory.synthesize import run_synthesize  # noqa: E402
+from factory.stages.synthesize import run_synthesize  # noqa: E402
 from tests.conftest import ROOT, same_threads_as_one_of  # noqa: E402
 
 TRIVIAL = "factory.engines.trivial:TrivialEngine"

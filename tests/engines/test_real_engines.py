@@ -13,9 +13,9 @@ import pytest
 
 from factory.engines import load_engine
 from factory.engines.base import EngineConfig, Request, Sampling
-from factory.label import Labeler
-from factory.models import model_hash, prepare_embedded_model
-from factory.synthesize import Synthesizer
+from factory.stages.label import Labeler
+from factory.engines.model_ref import model_hash, prepare_embedded_model
+from factory.stages.synthesize import Synthesizer
 from tests.conftest import ROOT, toy_records, write_jsonl
 
 pytestmark = pytest.mark.engine

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from factory.engines.transformers_outlines import pick_device
-from factory.errors import FactoryError
+from factory.core.errors import FactoryError
 
 
 def fake_torch(gpus: int):

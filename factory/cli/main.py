@@ -1,0 +1,68 @@
+"""`bin/generate`: the factory's command line.
+
+Every command forces offline mode first, turns FactoryError into one `error:` line with exit code 2,
+and exits 0 only when the run completed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from factory.core.errors import FactoryError
+from factory.core.offline import force_offline
+
+force_offline()  # before anything imports transformers, vLLM or Outlines
+
+from factory.cli import generate, housekeeping, privacy, quality, trainer  # noqa: E402
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class PipelineGroup(click.Group):
+    """Lists commands in the order they were registered (pipeline order), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=PipelineGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="clinical-data-factory")
+def main() -> None:
+    """Offline clinical data factory: a local LLM labels real sentences (silver) and writes new ones
+    (bronze) for Alzheimer's disease sign-and-symptom classifiers. No text leaves this machine."""
+
+
+# Pipeline order: generate, judge, gate and share, train and compare, then housekeeping.
+for _command in (generate.label, generate.synthesize, quality.check, quality.consistency, quality.dedup,
+                 privacy.check_phi, privacy.export, trainer.gold, trainer.compare, trainer.train, trainer.predict,
+                 quality.quality, housekeeping.schemas, housekeeping.prepare_model, housekeeping.runs):
+    main.add_command(_command)
+
+
+def run() -> None:
+    """Entry point: one line for a user error, a traceback only when FACTORY_DEBUG=1."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FactoryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("FACTORY_DEBUG"):
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(f"error: internal error: {type(exc).__name__}: {first} (set FACTORY_DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)

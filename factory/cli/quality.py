@@ -1,0 +1,197 @@
+"""Click commands of the quality controls: `check`, `consistency`, `dedup`, `quality` (+ `quality strategies`).
+
+Registered in the main `bin/generate` group (factory/cli.py), which turns FactoryError into one
+`error:` line and exit code 2. Every command writes side tables next to the datasets it judges and never
+rewrites silver or bronze.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from factory.cli.options import engine_options, finish_stage, stage_context
+from factory.core.errors import FactoryError
+from factory.core.progress import console
+
+PathType = click.Path(path_type=Path)
+
+
+def run_engine_options(default_temperature: float, default_max_tokens: int):
+    """The shared LLM options, with `--run DIR` (an existing run folder) in place of `--out`."""
+
+    def decorate(func):
+        func = engine_options(default_temperature, default_max_tokens)(func)
+        func.__click_params__ = [p for p in func.__click_params__ if p.name != "out"]
+        return click.option("--run", "run_dir", type=PathType, required=True, help="Run folder to judge.")(func)
+
+    return decorate
+
+
+def _existing_run(run_dir: Path) -> Path:
+    if not (run_dir / "manifest.json").is_file():
+        raise FactoryError(f"{run_dir} is not a run folder (no manifest.json)")
+    return run_dir
+
+
+@click.command(name="check")
+@click.option("--dataset", type=click.Choice(["silver", "bronze", "both"]), default="both", show_default=True)
+@run_engine_options(default_temperature=0.0, default_max_tokens=96)
+def check(dataset: str, run_dir: Path, **opts) -> None:
+    """Verify: an LLM judge accepts or rejects each silver label set / bronze sentence (side tables)."""
+    from factory.stages.verify import CHECKED_DATASETS, run_check
+    from factory.data.store import shard_paths
+    from factory.data.taxonomy import load_taxonomy
+
+    run_dir = _existing_run(run_dir)
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    datasets = [d for d in CHECKED_DATASETS if dataset in (d, "both") and (dataset != "both" or shard_paths(run_dir / d))]
+    if not datasets:
+        raise FactoryError(f"no silver or bronze shards in {run_dir}")
+    ctx = stage_context({**opts, "out": run_dir})
+    try:
+        for name in datasets:
+            ctx.run.mark_running(f"{name}_check")
+            stats = run_check(run_dir, name, taxonomy, ctx, limit=opts["limit"])
+            finish_stage(ctx, stats, f"{name}_check")
+            _print_verdicts(run_dir, name)
+    finally:
+        ctx.close()
+
+
+def _print_verdicts(run_dir: Path, dataset: str) -> None:
+    import polars as pl
+
+    from factory.stages.verify import current_verdicts
+
+    verdicts = current_verdicts(run_dir, dataset)
+    if verdicts is None or not verdicts.height:
+        return
+    rejected = verdicts.filter(pl.col("verdict") == "reject").height
+    console.print(f"{dataset}: {verdicts.height} judged, {rejected} rejected "
+                  f"({rejected / verdicts.height:.0%}); rows stay in {run_dir / dataset}", highlight=False)
+
+
+@click.command(name="consistency")
+@click.option("--samples", "-k", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Sampled labelings per silver sentence.")
+@click.option("--logprobs", is_flag=True, help="Also record token log-probability confidence (vLLM).")
+@run_engine_options(default_temperature=0.7, default_max_tokens=128)
+def consistency(samples: int, logprobs: bool, run_dir: Path, **opts) -> None:
+    """Silver confidence: k sampled labelings per sentence, majority label set and agreement (side table)."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from factory.stages.consistency import current_agreement, run_consistency
+    from factory.data.taxonomy import load_taxonomy
+
+    run_dir = _existing_run(run_dir)
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    ctx = stage_context({**opts, "out": run_dir})
+    if logprobs:
+        ctx.sampling = replace(ctx.sampling, logprobs=1)
+    ctx.run.mark_running("silver_consistency")
+    try:
+        stats = run_consistency(run_dir, taxonomy, ctx, samples=samples, limit=opts["limit"])
+    finally:
+        ctx.close()
+    finish_stage(ctx, stats, "silver_consistency")
+    table = current_agreement(run_dir)
+    if table is not None and table.height:
+        console.print(f"mean agreement {table['agreement'].mean():.2f}; silver equals the majority on "
+                      f"{table.filter(pl.col('silver_agrees')).height}/{table.height} rows", highlight=False)
+
+
+@click.command(name="dedup")
+@click.option("--run", "run_dir", type=PathType, required=True, help="Run folder whose bronze to check.")
+@click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file to compare against.")
+@click.option("--threshold", type=click.FloatRange(min=0, max=1, min_open=True), default=None,
+              help="Cosine similarity (bundled MiniLM) at which a sentence is a near-duplicate [default: 0.92].")
+@click.option("--taxonomy", type=PathType, default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+def dedup(run_dir: Path, gold: Path | None, threshold: float | None, taxonomy: Path | None) -> None:
+    """Flag exact and near-duplicate bronze sentences (within bronze and against gold/silver); deletes nothing."""
+    from factory.quality.dedup import DEFAULT_THRESHOLD, Reference, run_dedup
+    from factory.data.gold import read_gold_any
+    from factory.data.store import read_dataset, shard_paths
+    from factory.data.taxonomy import load_taxonomy
+    from factory.data.rows import Rows
+
+    run_dir = _existing_run(run_dir)
+    tax = load_taxonomy(taxonomy)
+    parts = []
+    if shard_paths(run_dir / "silver"):
+        silver = read_dataset(run_dir / "silver")
+        parts.append(Rows(silver["row_id"].to_list(), ["silver"] * silver.height, silver["text"].to_list(),
+                          silver["labels"].to_list()))
+    if gold is not None:
+        parts.append(read_gold_any(gold, tax))
+    summary = run_dedup(run_dir, Reference.from_rows(*parts), threshold or DEFAULT_THRESHOLD)
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary["by_reason"].items()) or "none"
+    console.print(f"bronze: {summary['rows']} sentences, {summary['flagged']} flagged as duplicates "
+                  f"({summary['rate']:.1%}; {reasons}); nothing deleted", highlight=False)
+    click.echo(str(run_dir / "bronze_dedup"))
+
+
+@click.group(name="quality", invoke_without_command=True)
+@click.option("--run", "run_dir", type=PathType, default=None, help="Run folder to report on.")
+@click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file.")
+@click.option("--out", type=PathType, default=None, help="Report folder (default: <run>/quality).")
+@click.option("--noise-threshold", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.9, show_default=True,
+              help="Gold-trained classifier confidence at which it overrules a silver label (review flags).")
+@click.option("--review-limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Rows in the review sheet (most confident disagreements first).")
+@click.option("--taxonomy", type=PathType, default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.pass_context
+def quality(click_ctx, run_dir, gold, out, noise_threshold, review_limit, taxonomy) -> None:
+    """Quality report of a run (Markdown + PNG); `quality strategies` measures labelling strategies."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if run_dir is None:
+        raise FactoryError("quality needs --run DIR (or the `strategies` subcommand)")
+    from factory.quality.report import build_report
+    from factory.data.taxonomy import load_taxonomy
+
+    run_dir = _existing_run(run_dir)
+    paths = build_report(run_dir, load_taxonomy(taxonomy), gold, out or run_dir / "quality", noise_threshold,
+                         review_limit, console)
+    for path in paths:
+        click.echo(str(path))
+
+
+@quality.command(name="strategies")
+@click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file to label and score.")
+@click.option("--strategies", "names", default="json,fewshot,per-category,embedding,embedding+per-category",
+              show_default=True, help="Comma-separated; also embedding+json.")
+@engine_options(default_temperature=0.0, default_max_tokens=128)
+def strategies(gold: Path, names: str, **opts) -> None:
+    """Label the gold sentences with each labelling strategy and score micro/macro-F1 against gold."""
+    from factory.data.gold import read_gold_any
+    from factory.quality.strategy_eval import evaluate_strategies, strategies_markdown, write_strategy_results
+    from factory.stages.strategies import LLM_STRATEGIES, STRATEGIES
+    from factory.data.taxonomy import load_taxonomy
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in STRATEGIES]
+    if unknown or not chosen:
+        raise FactoryError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(STRATEGIES)}")
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    rows = read_gold_any(gold, taxonomy)
+    needs_llm = any(part in LLM_STRATEGIES for n in chosen for part in n.split("+"))
+    ctx = stage_context(opts) if needs_llm else None
+    try:
+        if ctx is not None and needs_llm:
+            ctx.start_engine()
+        results, predictions = evaluate_strategies(rows, chosen, taxonomy, ctx, opts["limit"])
+    finally:
+        if ctx is not None:
+            ctx.close()
+    model_name = ctx.model.path.name if ctx else "(no LLM)"
+    markdown = strategies_markdown(results, model_name, str(gold), len(predictions["text"]))
+    out_dir = (ctx.run.out if ctx else (opts["out"] or Path("data/runs/strategies"))) / "strategies"
+    meta = {"gold": str(gold), "sentences": len(predictions["text"]), "model": model_name,
+            "model_hash": ctx.model.hash if ctx else None, "sampling": ctx.sampling.to_json() if ctx else None}
+    write_strategy_results(out_dir, results, predictions, markdown, meta)
+    click.echo(markdown)
+    click.echo(str(out_dir))

@@ -1,0 +1,189 @@
+"""Click commands of the trainer side: `gold import`, `compare`, `train`, `predict`.
+
+Registered in the main `bin/generate` group (factory/cli.py), which turns FactoryError into
+"error: <message>" and exit code 2. These commands let FactoryError through and catch nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from factory.core.errors import FactoryError
+from factory.core.paths import CACHE_DIR
+
+PathType = click.Path(path_type=Path)
+
+
+def _console():
+    import sys
+
+    from rich.console import Console
+
+    # Logs and pipes get a wide console so the comparison tables are not wrapped at 80 columns.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _taxonomy(path: Path | None):
+    from factory.data.taxonomy import load_taxonomy
+
+    return load_taxonomy(path)
+
+
+taxonomy_option = click.option("--taxonomy", type=PathType, default=None,
+                               help="Taxonomy JSON (default: schemas/taxonomy.json).")
+
+
+@click.group(name="gold")
+def gold() -> None:
+    """Hand-labelled gold data."""
+
+
+@gold.command(name="import")
+@click.argument("path", type=PathType)
+@click.option("--text-column", default="text", show_default=True, help="Column holding the sentence.")
+@click.option("--labels-column", default="labels", show_default=True,
+              help="Column of category ids (JSON list or ';' '|' ',' separated). Without it, one 0/1 column per category id.")
+@click.option("--out", type=PathType, default=None, help="Gold folder (default: data/gold).")
+@taxonomy_option
+def gold_import(path: Path, text_column: str, labels_column: str, out: Path | None, taxonomy: Path | None) -> None:
+    """Validate a CSV / Parquet / JSONL gold file and store it as contract Parquet."""
+    from factory.data.gold import DEFAULT_GOLD_DIR, import_gold
+
+    out = out or DEFAULT_GOLD_DIR
+    summary = import_gold(path, _taxonomy(taxonomy), out, text_column, labels_column)
+    console = _console()
+    console.print(f"read {summary.rows_read} rows from {path} (labels from {summary.label_format})", highlight=False)
+    console.print(f"dropped {summary.empty_dropped} empty sentence(s) and {summary.duplicates_dropped} duplicate(s)"
+                  + (f", {len(summary.conflicting_duplicates)} of them with different labels (first kept), "
+                     f"e.g. {summary.conflicting_duplicates[0]!r}" if summary.conflicting_duplicates else ""),
+                  highlight=False)
+    if summary.unlabelled_as_none:
+        console.print(f"[yellow]{summary.unlabelled_as_none} row(s) had no labels and were stored as 'none'[/]")
+    counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.most_common())
+    console.print(f"wrote {summary.rows_written} gold sentences to {out}/ ({counts})", highlight=False)
+    if summary.stale_split:
+        console.print(f"[yellow]note:[/] {summary.stale_split} was made for different gold data; "
+                      "the next `compare` needs --resplit (its results will not be comparable with earlier ones)")
+
+
+@click.command(name="compare")
+@click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
+@click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
+@click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
+@click.option("--sets", default="gold,silver,bronze,gold+silver,gold+bronze,gold+silver+bronze", show_default=True,
+              help="Training sets to compare; sets without data are skipped with a note.")
+@click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
+@click.option("--synthetic-weight", type=float, default=1.0, show_default=True,
+              help="Sample weight of synthetic rows relative to gold.")
+@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option("--models", default="tfidf,encoder", show_default=True, help="tfidf and/or encoder.")
+@click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
+@click.option("--finetune", is_flag=True, help="Fine-tune the encoder (minutes per fit) instead of a frozen-embedding head.")
+@click.option("--epochs", type=int, default=3, show_default=True, help="Fine-tuning epochs.")
+@click.option("--split-seed", type=int, default=None, help="Seed of a NEW gold test split (default 0).")
+@click.option("--test-fraction", type=float, default=None, help="Test fraction of a NEW split (default 0.2).")
+@click.option("--resplit", is_flag=True, help="Replace the frozen test split (results stop being comparable).")
+@click.option("--save-models", is_flag=True,
+              help="Save every trained model under OUT/models/ for `predict` (fine-tuned ones are ~90 MB each).")
+@click.option("--out", type=PathType, default=None, help="Run folder (default: data/experiments/<timestamp>).")
+@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
+@click.option("--silver-min-agreement", type=float, default=None,
+              help="Train only on silver rows whose self-consistency majority equals the silver label with at least "
+                   "this agreement (needs `consistency`).")
+@click.option("--drop-rejected", is_flag=True, help="Leave out silver/bronze rows the verifier rejected (needs `check`).")
+@click.option("--drop-duplicates", is_flag=True, help="Leave out bronze rows flagged as duplicates (needs `dedup`).")
+@taxonomy_option
+def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synthetic_weight, seeds, models, encoder,
+            finetune, epochs, split_seed, test_fraction, resplit, save_models, out, cache_dir, silver_min_agreement,
+            drop_rejected, drop_duplicates, taxonomy) -> None:
+    """Train on gold / silver / bronze and their mixtures; score all on the frozen gold test split."""
+    from factory.trainer.compare import CompareOptions, default_out_dir, parse_models, parse_seeds, parse_sets, run_compare
+    from factory.data.gold import DEFAULT_GOLD_DIR
+    from factory.trainer.report import write_report
+
+    options = CompareOptions(
+        gold_dir=gold_dir or DEFAULT_GOLD_DIR, out_dir=out or default_out_dir(),
+        silver_dirs=list(silver_dirs), bronze_dirs=list(bronze_dirs), sets=parse_sets(sets),
+        models=parse_models(models), seeds=parse_seeds(seeds), synthetic_cap_ratio=synthetic_cap_ratio,
+        synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs,
+        save_models=save_models, split_seed=split_seed, test_fraction=test_fraction, resplit=resplit,
+        cache_dir=cache_dir, silver_min_agreement=silver_min_agreement, drop_rejected=drop_rejected,
+        drop_duplicates=drop_duplicates,
+    )
+    console = _console()
+    result = run_compare(options, _taxonomy(taxonomy), console)
+    write_report(result, console)
+
+
+@click.command(name="train")
+@click.option("--set", "set_name", default="gold", show_default=True, help="One training set, e.g. gold+silver.")
+@click.option("--model", "family", default="tfidf", show_default=True, help="tfidf or encoder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
+@click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
+@click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
+@click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
+@click.option("--synthetic-weight", type=float, default=1.0, show_default=True)
+@click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
+@click.option("--finetune", is_flag=True, help="Fine-tune the encoder instead of a frozen-embedding head.")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`).")
+@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+@taxonomy_option
+def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_cap_ratio, synthetic_weight, encoder,
+          finetune, epochs, out, cache_dir, taxonomy) -> None:
+    """Train one classifier on the gold train split (+ synthetic), score it on the frozen test split, save it."""
+    from factory.trainer.compare import (CompareOptions, fit_and_score, model_name, parse_models, parse_sets,
+                                 prepare_data, save_model)
+    from factory.data.gold import DEFAULT_GOLD_DIR
+
+    sets, (family,) = parse_sets(set_name), parse_models(family)
+    if len(sets) != 1:
+        raise FactoryError("train takes one training set (--set gold+silver); use compare for several")
+    options = CompareOptions(
+        gold_dir=gold_dir or DEFAULT_GOLD_DIR, out_dir=out, silver_dirs=list(silver_dirs), bronze_dirs=list(bronze_dirs),
+        sets=sets, models=[family], seeds=[seed], synthetic_cap_ratio=synthetic_cap_ratio,
+        synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs, cache_dir=cache_dir,
+    )
+    tax = _taxonomy(taxonomy)
+    data = prepare_data(options, tax)
+    if data.sets != sets:
+        raise FactoryError("; ".join(data.notes))
+    console = _console()
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        model, rows, scores, seconds = fit_and_score(family, sets[0], seed, options, data, tax.category_ids, progress)
+    save_model(model, out, options, data, tax, sets[0], model_name(family, finetune), seed, rows, scores)
+    by_scope = {s["category"]: s["f1"] for s in scores}
+    console.print(f"trained {model_name(family, finetune)} on {sets[0]} ({len(rows)} sentences, {seconds:.1f} s); "
+                  f"gold test micro-F1 {by_scope['micro']:.3f}, macro-F1 {by_scope['macro']:.3f}, "
+                  f"binary F1 {by_scope['binary']:.3f}; saved to {out}", highlight=False)
+
+
+@click.command(name="predict")
+@click.option("--model", "model_dir", type=PathType, required=True, help="Saved model folder (compare --save-models).")
+@click.option("--input", "input_path", type=PathType, required=True,
+              help="A .txt file or folder (one sentence per line unless --notes), or CSV / Parquet / JSONL.")
+@click.option("--notes", "as_notes", is_flag=True,
+              help="The input is notes (as for `label --notes`): split them into sentences and keep note ids and offsets.")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--id-column", default=None, help="--notes tables: column holding the note id (default: row number).")
+@click.option("--out", type=PathType, default=None, help="Output folder (default: data/predictions/<timestamp>).")
+@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+def predict(model_dir, input_path, as_notes, text_column, id_column, out, cache_dir) -> None:
+    """Label sentences with a trained classifier; writes Parquet with labels and per-category scores."""
+    from factory.trainer.predict import default_out_dir, predict as run_predict
+
+    target, frame = run_predict(model_dir, input_path, out or default_out_dir(), text_column, cache_dir,
+                                notes=as_notes, id_column=id_column)
+    positives = frame.filter(~pl_is_none(frame)).height
+    _console().print(f"labelled {frame.height} sentence(s), {positives} AD-related; wrote {target}", highlight=False)
+
+
+def pl_is_none(frame):
+    import polars as pl
+
+    return pl.col("labels").list.first() == "none"

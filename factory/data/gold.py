@@ -1,0 +1,265 @@
+"""Import a hand-labelled gold set (CSV, Parquet or JSONL) into contract Parquet.
+
+Labels come either as one column of category ids (a JSON list, or a string separated by ';', '|' or ',')
+or as one 0/1 column per category id. Unknown labels stop the import (they are almost always a typo or a
+different guideline); empty sentences and duplicates are dropped and counted, because they are harmless
+to drop but the user should know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from factory.data.rows import (
+    Rows,
+    core_frame,
+    load_sources,
+    normalise_text,
+    parquet_shards,
+    text_row_id,
+    write_parquet_atomic,
+)
+from factory.core.errors import FactoryError
+from factory.core.paths import DATA_DIR
+from factory.data.taxonomy import Taxonomy
+
+DEFAULT_GOLD_DIR = DATA_DIR / "gold"
+GOLD_SHARD = "part-00000.parquet"
+_LABEL_SEPARATORS = re.compile(r"[;|,]")
+_TRUE = {"1", "1.0", "true", "yes", "y", "t"}
+_FALSE = {"0", "0.0", "false", "no", "n", "f", ""}
+
+
+@dataclass
+class ImportSummary:
+    path: Path
+    rows_read: int = 0
+    empty_dropped: int = 0
+    duplicates_dropped: int = 0
+    conflicting_duplicates: list[str] = field(default_factory=list)
+    unlabelled_as_none: int = 0
+    rows_written: int = 0
+    label_counts: Counter = field(default_factory=Counter)
+    label_format: str = ""
+    fingerprint: str = ""
+    stale_split: Path | None = None  # a frozen split.json that no longer matches the imported gold
+
+
+def read_records(path: Path) -> tuple[list[str], list[dict]]:
+    """Return (column names, rows as dicts) for a CSV, Parquet or JSONL file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FactoryError(f"gold file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            # Every cell as a string: a labels cell like "1,2" must not become a number.
+            frame = pl.read_csv(path, infer_schema=False, separator="\t" if suffix == ".tsv" else ",")
+            return frame.columns, frame.to_dicts()
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+            return frame.columns, frame.to_dicts()
+    except pl.exceptions.NoDataError:
+        raise FactoryError(f"gold file {path} is empty") from None
+    except Exception as exc:  # polars raises several error types for malformed files
+        raise FactoryError(f"cannot read {path}: {exc}") from None
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return _read_jsonl(path)
+    raise FactoryError(f"unsupported gold file type {suffix!r} ({path}); use .csv, .parquet or .jsonl")
+
+
+def _read_jsonl(path: Path) -> tuple[list[str], list[dict]]:
+    records: list[dict] = []
+    columns: dict[str, None] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FactoryError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise FactoryError(f"{path}, line {line_no}: expected a JSON object per line")
+            columns.update(dict.fromkeys(record))
+            records.append(record)
+    return list(columns), records
+
+
+def parse_label_cell(value: object, row_no: int) -> list[str]:
+    """One labels cell -> list of ids (not yet validated). Accepts a list, a JSON list or a separated string."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError:
+                raise FactoryError(f"row {row_no}: labels {text!r} look like a JSON list but do not parse") from None
+            if not isinstance(items, list):
+                raise FactoryError(f"row {row_no}: labels must be a list, got {text!r}")
+        else:
+            items = _LABEL_SEPARATORS.split(text)
+    else:
+        raise FactoryError(f"row {row_no}: labels must be a list or a string, got {type(value).__name__}")
+    return [str(item).strip().lower() for item in items if item is not None and str(item).strip()]
+
+
+def _flag(value: object, column: str, row_no: int) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FactoryError(f"row {row_no}: column {column!r} must be 0/1, got {value!r}")
+
+
+def extract_labels(
+    columns: list[str], records: list[dict], taxonomy: Taxonomy, labels_column: str
+) -> tuple[list[list[str]], str]:
+    """Raw label lists per record, from a labels column or from one 0/1 column per category."""
+    if labels_column in columns:
+        return [parse_label_cell(r.get(labels_column), i) for i, r in enumerate(records, 1)], f"column {labels_column!r}"
+    flag_columns = [cid for cid in taxonomy.all_ids if cid in columns]
+    if not flag_columns:
+        raise FactoryError(
+            f"no labels column {labels_column!r} and no 0/1 columns named after categories "
+            f"({', '.join(taxonomy.category_ids)}); columns found: {', '.join(columns)}"
+        )
+    labels = [[c for c in flag_columns if _flag(r.get(c), c, i)] for i, r in enumerate(records, 1)]
+    return labels, f"0/1 columns ({len(flag_columns)} of {len(taxonomy.all_ids)} ids)"
+
+
+def _check_unknown(raw_labels: list[list[str]], taxonomy: Taxonomy) -> None:
+    known = set(taxonomy.all_ids)
+    unknown: dict[str, list[int]] = {}
+    for row_no, labels in enumerate(raw_labels, 1):
+        for label in labels:
+            if label not in known:
+                unknown.setdefault(label, []).append(row_no)
+    if unknown:
+        listed = "; ".join(
+            f"{label!r} ({len(rows)} row{'s' if len(rows) > 1 else ''}, first row {rows[0]})"
+            for label, rows in sorted(unknown.items())
+        )
+        raise FactoryError(f"labels not in the taxonomy: {listed}. Known ids: {', '.join(taxonomy.all_ids)}")
+
+
+def build_gold_rows(
+    columns: list[str], records: list[dict], taxonomy: Taxonomy, text_column: str, labels_column: str, path: Path
+) -> tuple[Rows, ImportSummary]:
+    summary = ImportSummary(path=path, rows_read=len(records))
+    if not records:
+        raise FactoryError(f"gold file {path} has no rows")
+    if text_column not in columns:
+        raise FactoryError(f"{path}: no text column {text_column!r} (use --text-column); columns found: {', '.join(columns)}")
+    raw_labels, summary.label_format = extract_labels(columns, records, taxonomy, labels_column)
+    _check_unknown(raw_labels, taxonomy)
+
+    rows = Rows()
+    first_labels: dict[str, list[str]] = {}
+    for record, labels in zip(records, raw_labels):
+        text = record.get(text_column)
+        text = "" if text is None else " ".join(str(text).split())
+        if not text:
+            summary.empty_dropped += 1
+            continue
+        row_id = text_row_id(text)
+        normalised = taxonomy.normalise_labels(labels)
+        if row_id in first_labels:
+            summary.duplicates_dropped += 1
+            if first_labels[row_id] != normalised:
+                summary.conflicting_duplicates.append(text)
+            continue
+        if not labels:
+            summary.unlabelled_as_none += 1
+        first_labels[row_id] = normalised
+        rows.row_ids.append(row_id)
+        rows.sources.append("gold")
+        rows.texts.append(text)
+        rows.labels.append(normalised)
+    if not rows.texts:
+        raise FactoryError(f"gold file {path}: all {len(records)} rows have an empty sentence in column {text_column!r}")
+    summary.rows_written = len(rows)
+    summary.label_counts = rows.label_counts()
+    summary.fingerprint = gold_fingerprint(rows)
+    return rows, summary
+
+
+def gold_fingerprint(rows: Rows) -> str:
+    """Order-independent hash of sentences and labels: the split is only valid for this exact gold set."""
+    digest = hashlib.sha256()
+    for line in sorted(f"{r}\t{t}\t{'|'.join(l)}" for r, t, l in zip(rows.row_ids, rows.texts, rows.labels)):
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def write_gold(rows: Rows, out_dir: Path) -> Path:
+    """Replace the gold folder's shards with one new shard (stale shards would otherwise be read too)."""
+    out_dir = Path(out_dir)
+    target = out_dir / GOLD_SHARD
+    write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), target)
+    for stale in parquet_shards(out_dir):
+        if stale != target:
+            stale.unlink()
+    return target
+
+
+def import_gold(
+    path: Path, taxonomy: Taxonomy, out_dir: Path = DEFAULT_GOLD_DIR, text_column: str = "text", labels_column: str = "labels"
+) -> ImportSummary:
+    columns, records = read_records(Path(path))
+    rows, summary = build_gold_rows(columns, records, taxonomy, text_column, labels_column, Path(path))
+    write_gold(rows, out_dir)
+    summary.stale_split = _stale_split(Path(out_dir) / "split.json", summary.fingerprint)
+    return summary
+
+
+def _stale_split(split_file: Path, fingerprint: str) -> Path | None:
+    """The frozen split, when it was made for other gold data (compare will then ask for --resplit)."""
+    if not split_file.is_file():
+        return None
+    try:
+        frozen = json.loads(split_file.read_text(encoding="utf-8")).get("gold_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return split_file
+    return None if frozen == fingerprint else split_file
+
+
+def load_gold(gold_dir: Path, taxonomy: Taxonomy, cache_dir: Path | None = None) -> Rows:
+    gold_dir = Path(gold_dir)
+    if not gold_dir.is_dir() or not parquet_shards(gold_dir):
+        raise FactoryError(f"no gold data in {gold_dir}; import it first with `gold import PATH`")
+    rows = load_sources([gold_dir], "gold", taxonomy, cache_dir)
+    if not rows.texts:
+        raise FactoryError(f"gold data in {gold_dir} is empty")
+    return rows
+
+
+def normalised_texts(rows: Rows) -> list[str]:
+    return [normalise_text(t) for t in rows.texts]
+
+
+def read_gold_any(path: Path, taxonomy: Taxonomy) -> Rows:
+    """Gold from an imported folder (`gold import`) or straight from a CSV / Parquet / JSONL file with
+    `text` and `labels` (what the quality commands accept with --gold)."""
+    path = Path(path)
+    if path.is_dir():
+        return load_gold(path, taxonomy)
+    columns, records = read_records(path)
+    rows, _ = build_gold_rows(columns, records, taxonomy, "text", "labels", path)
+    return rows

@@ -1,0 +1,175 @@
+"""Parquet shards via Polars: content-hash keys, explicit column types, atomic commits.
+
+A shard is written to a hidden temporary file in the same folder, flushed to disk and renamed into
+place, so a reader (or a rerun after a crash) sees each shard complete or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from factory.core.errors import FactoryError
+
+KEY_VERSION = 1  # bump when the fields that identify a row change; old keys then read as new work
+_SHARD = re.compile(r"^part-(\d{5})\.parquet$")
+
+CORE_SCHEMA = {
+    "row_id": pl.String,
+    "source": pl.String,
+    "text": pl.String,
+    "labels": pl.List(pl.String),
+}
+
+LINEAGE_SCHEMA = {
+    "run_id": pl.String,
+    "model_path": pl.String,
+    "model_hash": pl.String,
+    "engine": pl.String,
+    "prompt_hash": pl.String,
+    "schema_hash": pl.String,
+    "taxonomy_hash": pl.String,
+    "sampling": pl.String,
+    "seed": pl.Int64,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int32,
+    "completion_tokens": pl.Int32,
+    "attempts": pl.Int32,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+SILVER_SCHEMA = {
+    **CORE_SCHEMA,
+    "evidence": pl.String,
+    "note_id": pl.String,
+    "sentence_index": pl.Int32,
+    "char_start": pl.Int32,
+    "char_end": pl.Int32,
+    **LINEAGE_SCHEMA,
+}
+
+BRONZE_SCHEMA = {
+    **CORE_SCHEMA,
+    "category": pl.String,
+    "attributes": pl.String,
+    "request_key": pl.String,
+    "request_index": pl.Int32,
+    "item_index": pl.Int32,
+    **LINEAGE_SCHEMA,
+}
+
+FAILED_SCHEMA = {
+    "task": pl.String,
+    "row_id": pl.String,
+    "text": pl.String,
+    "error": pl.String,
+    "raw_output": pl.String,
+    **LINEAGE_SCHEMA,
+}
+
+
+def canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_key(**fields: object) -> str:
+    """Key of what determines an output (input, model, prompt, schema, sampling, seed), not of knobs."""
+    payload = canonical_json({"key_version": KEY_VERSION, **fields})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def schema_hash(schema: dict) -> str:
+    return hashlib.sha256(canonical_json(schema).encode("utf-8")).hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise FactoryError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def atomic_write_json(path: Path, value: object) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, pl.exceptions.PolarsError) as exc:  # polars reports a full disk as a ComputeError
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise FactoryError(f"cannot write {path}: {reason}") from None
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FactoryError(f"cannot create output folder {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise FactoryError(f"output folder is not writable: {path}")
+    return path
+
+
+class ShardWriter:
+    """Appends numbered shards (part-00000.parquet, ...) to one dataset folder."""
+
+    def __init__(self, folder: Path, schema: dict[str, pl.DataType]):
+        self.folder = ensure_writable_dir(folder)
+        for stale in folder.glob(".part-*.parquet.tmp-*"):  # left by a killed writer; the run lock makes this safe
+            stale.unlink(missing_ok=True)
+        self.schema = schema
+        self.rows_written = 0
+        self._next = max((int(m.group(1)) + 1 for p in folder.iterdir() if (m := _SHARD.match(p.name))), default=0)
+
+    def write(self, rows: list[dict]) -> Path | None:
+        if not rows:
+            return None
+        frame = pl.DataFrame(rows, schema=self.schema, strict=False).select(list(self.schema))
+        path = self.folder / f"part-{self._next:05d}.parquet"
+        atomic_write_parquet(frame, path)
+        self._next += 1
+        self.rows_written += frame.height
+        return path
+
+
+def shard_paths(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _SHARD.match(p.name))
+
+
+def existing_values(folder: Path, column: str) -> set[str]:
+    """Values of one column across committed shards (temporary files are ignored by the pattern)."""
+    paths = shard_paths(folder)
+    if not paths:
+        return set()
+    return set(pl.scan_parquet(paths).select(column).collect().get_column(column).to_list())
+
+
+def read_dataset(folder: Path) -> pl.DataFrame:
+    paths = shard_paths(folder)
+    if not paths:
+        raise FactoryError(f"no Parquet shards in {folder}")
+    return pl.read_parquet(paths)

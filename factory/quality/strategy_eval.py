@@ -1,0 +1,92 @@
+"""Labelling strategies measured against gold: each strategy labels the gold sentences, scored by micro/macro F1."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from factory.core.errors import FactoryError
+from factory.data.rows import Rows
+from factory.data.taxonomy import Taxonomy
+from factory.stages.context import StageContext
+from factory.stages.strategies import LLM_STRATEGIES, Labelled, build_strategy
+from factory.trainer.classifiers import target_matrix
+from factory.trainer.metrics import evaluate
+
+
+
+def score_against_gold(predicted: list[list[str] | None], gold_labels: list[list[str]], taxonomy: Taxonomy) -> dict:
+    """Micro/macro F1 over the positive categories; a failed output counts as no label at all."""
+    cats = taxonomy.category_ids
+    y_true = target_matrix(gold_labels, cats)
+    y_pred = target_matrix([p or [] for p in predicted], cats).astype(float)
+    scores = {r["category"]: r for r in evaluate(y_true, y_pred, cats)}
+    positives = [len([c for c in (p or []) if c != taxonomy.none.id]) for p in predicted]
+    return {
+        "micro_f1": scores["micro"]["f1"], "macro_f1": scores["macro"]["f1"],
+        "micro_precision": scores["micro"]["precision"], "micro_recall": scores["micro"]["recall"],
+        "binary_f1": scores["binary"]["f1"],
+        "per_category_f1": {c: scores[c]["f1"] for c in cats},
+        "sentences": len(predicted), "failed": sum(p is None for p in predicted),
+        "mean_labels_predicted": float(np.mean(positives)) if positives else 0.0,
+        "mean_labels_gold": float(np.mean([len([c for c in g if c != taxonomy.none.id]) for g in gold_labels])),
+        "none_rate_predicted": float(np.mean([p == [taxonomy.none.id] for p in predicted])),
+    }
+
+
+def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: StageContext | None,
+                        limit: int | None = None) -> tuple[dict, dict[str, list]]:
+    """Label the gold sentences with each strategy; an LLM strategy used by a combination runs once."""
+    sample = gold.subset(range(min(limit or len(gold), len(gold))))
+    cache: dict[str, list[Labelled]] = {}
+    seconds: dict[str, float] = {}
+
+    def outcomes(name: str) -> list[Labelled]:
+        if name not in cache:
+            started = time.perf_counter()
+            if name.startswith("embedding+"):
+                combined = build_strategy(name, taxonomy, gold)
+                cache[name] = combined.combine(outcomes("embedding"), outcomes(combined.llm.name))
+            else:
+                strategy = build_strategy(name, taxonomy, gold)
+                if name in LLM_STRATEGIES and ctx is None:
+                    raise FactoryError(f"strategy {name} needs the LLM")
+                cache[name] = strategy.label(sample.texts, ctx)
+            seconds[name] = time.perf_counter() - started
+        return cache[name]
+
+    results, predictions = {}, {}
+    for name in names:
+        labelled = outcomes(name)
+        predictions[name] = [o.labels for o in labelled]
+        results[name] = {**score_against_gold(predictions[name], sample.labels, taxonomy),
+                         "seconds": round(seconds.get(name, 0.0), 1)}
+    return results, {"text": sample.texts, "gold": sample.labels, **predictions}
+
+
+def strategies_markdown(results: dict, model_name: str, gold_path: str, sentences: int) -> str:
+    lines = [f"Labelling strategies on {sentences} gold sentences ({gold_path}), LLM: {model_name}", "",
+             "| strategy | micro-F1 | macro-F1 | micro-P | micro-R | binary F1 | labels/sentence (gold) | 'none' rate | failed |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['micro_f1']:.3f} | {r['macro_f1']:.3f} | {r['micro_precision']:.3f} | "
+                     f"{r['micro_recall']:.3f} | {r['binary_f1']:.3f} | {r['mean_labels_predicted']:.2f} "
+                     f"({r['mean_labels_gold']:.2f}) | {r['none_rate_predicted']:.2f} | {r['failed']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_strategy_results(out_dir: Path, results: dict, predictions: dict, markdown: str, meta: dict) -> Path:
+    import polars as pl
+
+    from factory.data.store import atomic_write_json, atomic_write_parquet
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "strategies.json", {**meta, "results": results})
+    (out_dir / "strategies.md").write_text(markdown, encoding="utf-8")
+    frame = pl.DataFrame({k: (v if k in ("text",) else [json.dumps(x) for x in v]) for k, v in predictions.items()})
+    atomic_write_parquet(frame, out_dir / "predictions.parquet")
+    return out_dir

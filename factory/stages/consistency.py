@@ -1,0 +1,182 @@
+"""Confidence for silver by self-consistency: k sampled labelings per sentence (temperature > 0, a
+distinct seed per sample), the majority label set, and how many samples agree with it.
+
+Output: the side table `<run>/silver_consistency/` keyed by the silver `row_id` (docs/data-contract.md).
+Silver itself is not rewritten; `compare --silver-min-agreement X` reads this table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from factory.engines.base import Request, Result
+from factory.core.errors import FactoryError
+from factory.data.side_tables import SideTable, side_table_dir
+from factory.stages.label import Labeler
+from factory.core.progress import progress_bar
+from factory.stages.context import StageContext, StageStats, commit_shard, failure_row, pending_work, request_seed
+from factory.data.store import ShardWriter, content_key, existing_values, read_dataset, shard_paths
+from factory.data.taxonomy import Taxonomy
+
+DEFAULT_SAMPLES = 5
+
+CONSISTENCY_SCHEMA = {
+    "row_id": pl.String,
+    "consistency_key": pl.String,
+    "text": pl.String,
+    "labels": pl.List(pl.String),  # the silver labels judged
+    "samples": pl.Int32,  # k requested
+    "valid_samples": pl.Int32,  # samples that gave a complete, schema-valid output
+    "sampled_labels": pl.String,  # JSON list of the k label sets (null for a failed sample)
+    "majority_labels": pl.List(pl.String),
+    "agreement": pl.Float64,  # samples whose label set equals the majority set / k
+    "votes": pl.String,  # JSON {category id: fraction of the k samples that chose it}
+    "silver_agrees": pl.Boolean,  # the silver label set equals the majority set
+    "logprob_confidence": pl.Float64,  # mean per-token probability (geometric), null where the engine has none
+    "model_hash": pl.String,
+    "prompt_hash": pl.String,
+    "schema_hash": pl.String,
+    "taxonomy_hash": pl.String,
+    "sampling": pl.String,
+    "seed": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+def sample_seeds(run_seed: int, key: str, k: int) -> list[int]:
+    """Distinct, stable seeds: sample i of a row draws the same output in any batch or rerun."""
+    seeds = []
+    i = 0
+    while len(seeds) < k:
+        seed = request_seed(run_seed, f"{key}:sample:{i}")
+        if seed not in seeds:
+            seeds.append(seed)
+        i += 1
+    return seeds
+
+
+def vote_fractions(samples: list[tuple[str, ...] | None], category_ids: list[str]) -> dict[str, float]:
+    """Fraction of all k samples (failed ones count as no vote) that chose each category."""
+    k = len(samples)
+    counts = Counter(label for s in samples if s is not None for label in s)
+    return {cid: counts.get(cid, 0) / k for cid in category_ids if counts.get(cid)}
+
+
+def majority_label_set(samples: list[tuple[str, ...] | None], category_ids: list[str]) -> tuple[str, ...] | None:
+    """The most frequent label set; ties go to the set whose categories got the most votes overall,
+    then to the first in taxonomy order, so the choice never depends on sample order."""
+    valid = [s for s in samples if s is not None]
+    if not valid:
+        return None
+    counts = Counter(valid)
+    votes = vote_fractions(samples, category_ids)
+    order = {cid: i for i, cid in enumerate(category_ids)}
+
+    def rank(label_set):
+        return (-counts[label_set], -sum(votes.get(c, 0.0) for c in label_set),
+                [order.get(c, len(order)) for c in label_set])
+
+    return min(counts, key=rank)
+
+
+def agreement_score(samples: list[tuple[str, ...] | None], majority: tuple[str, ...] | None) -> float:
+    """Fraction of the k samples whose label set equals the majority set (a failed sample disagrees)."""
+    if majority is None or not samples:
+        return 0.0
+    return sum(s == majority for s in samples) / len(samples)
+
+
+def logprob_confidence(results: list[Result]) -> float | None:
+    """Mean over valid samples of exp(mean token log-probability); None when the engine gave none."""
+    per_sample = []
+    for result in results:
+        if result.ok and result.logprobs:
+            per_sample.append(math.exp(sum(lp for _, lp, _ in result.logprobs) / len(result.logprobs)))
+    return sum(per_sample) / len(per_sample) if per_sample else None
+
+
+def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, samples: int = DEFAULT_SAMPLES,
+                    limit: int | None = None, shard_size: int = 64) -> StageStats:
+    if samples < 2:
+        raise FactoryError("self-consistency needs at least 2 samples (--samples)")
+    if ctx.sampling.temperature <= 0:
+        raise FactoryError("self-consistency needs --temperature > 0 (greedy samples would all agree)")
+    silver_dir = Path(run_dir) / "silver"
+    if not shard_paths(silver_dir):
+        raise FactoryError(f"no silver shards in {silver_dir}; run `bin/generate label` first")
+    labeler = Labeler(taxonomy)
+    out_dir = side_table_dir(run_dir, "silver", "consistency")
+    writer = ShardWriter(out_dir, CONSISTENCY_SCHEMA)
+    failures = ctx.failure_writer()
+    identity = {**labeler.identity(ctx), "samples": samples}
+    ctx.run.bind_identity("silver_consistency", identity)
+    done = existing_values(out_dir, "consistency_key")
+    rows = read_dataset(silver_dir).select("row_id", "text", "labels").to_dicts()[:limit]
+    stats = StageStats("consistency (silver)")
+    todo = pending_work(
+        rows, lambda row: content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity),
+        done, stats)
+    if todo:
+        stats.engine_start_seconds = ctx.start_engine()
+    started = time.perf_counter()
+    with progress_bar("sentences") as progress:
+        task = progress.add_task("sampling labelings", total=len(todo))
+        for start in range(0, len(todo), shard_size):
+            shard = todo[start:start + shard_size]
+            requests = [Request(labeler.chat(row["text"]), seed) for row, key in shard
+                        for seed in sample_seeds(ctx.seed, key, samples)]
+            results = ctx.engine.generate(requests, labeler.schema, ctx.sampling)
+            ok_rows, failed_rows = [], []
+            for i, (row, key) in enumerate(shard):
+                mine = results[i * samples:(i + 1) * samples]
+                for request, result in zip(requests[i * samples:(i + 1) * samples], mine, strict=True):
+                    stats.completion_tokens += result.completion_tokens
+                    if not result.ok:
+                        lineage = ctx.lineage(labeler.prompts.hash, labeler.schema_hash, taxonomy.fingerprint,
+                                              request.seed, result)
+                        failed_rows.append(failure_row("consistency", key, row["text"], result, lineage))
+                ok_rows.append(consistency_row(row, key, mine, taxonomy, labeler, ctx))
+            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(requests))
+            progress.advance(task, len(shard))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxonomy, labeler: Labeler,
+                    ctx: StageContext) -> dict:
+    from factory.data.store import utc_now
+
+    sampled = [tuple(taxonomy.labels_from_choices(r.parsed["labels"])) if r.ok else None for r in results]
+    majority = majority_label_set(sampled, taxonomy.all_ids)
+    return {
+        "row_id": row["row_id"],
+        "consistency_key": key,
+        "text": row["text"],
+        "labels": list(row["labels"]),
+        "samples": len(results),
+        "valid_samples": sum(s is not None for s in sampled),
+        "sampled_labels": json.dumps([list(s) if s is not None else None for s in sampled]),
+        "majority_labels": list(majority) if majority else [],
+        "agreement": agreement_score(sampled, majority),
+        "votes": json.dumps(vote_fractions(sampled, taxonomy.all_ids), sort_keys=True),
+        "silver_agrees": majority is not None and tuple(row["labels"]) == majority,
+        "logprob_confidence": logprob_confidence(results),
+        "model_hash": ctx.model.hash,
+        "prompt_hash": labeler.prompts.hash,
+        "schema_hash": labeler.schema_hash,
+        "taxonomy_hash": taxonomy.fingerprint,
+        "sampling": ctx.sampling.to_json(),
+        "seed": ctx.seed,
+        "created_at": utc_now(),
+    }
+
+
+def current_agreement(run_dir: Path) -> pl.DataFrame | None:
+    """Agreement per silver row whose text and labels are unchanged since it was sampled."""
+    return SideTable(run_dir, "silver", "consistency").current()

@@ -1,0 +1,367 @@
+"""Labelling strategies for data-to-label, and their measurement against gold.
+
+- json: one constrained JSON multi-label call per sentence (factory/label.py; the default).
+- fewshot: the same, with gold examples in the prompt, rotated per sentence and never the sentence itself.
+- per-category: one constrained yes/no call per category; P(yes) from the token log-probabilities where
+  the engine returns them. The sentence comes before the category in the prompt, so the 9 calls of a
+  sentence share their prefix (vLLM's prefix cache computes it once).
+- embedding: no LLM: cosine similarity (bundled MiniLM) of the sentence to each category's definition
+  and to gold exemplars (leave-one-out: a sentence is never its own exemplar).
+- embedding+per-category, embedding+json: a weighted mean of the embedding score and the LLM vote
+  (the vote weighs 1/3, so it moves the embedding's decision boundary rather than overriding it).
+
+Their measurement against gold lives in factory/quality/strategy_eval.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from factory.data.rows import Rows, normalise_text
+from factory.engines.base import Request, Result
+from factory.core.errors import FactoryError
+from factory.stages.label import Labeler
+from factory.stages.prompts import PromptPair
+from factory.stages.context import StageContext, StageStats, failure_row, pending_work, request_seed
+from factory.data.store import SILVER_SCHEMA, ShardWriter, content_key, existing_values, schema_hash
+from factory.data.taxonomy import Taxonomy
+
+STRATEGIES = ("json", "fewshot", "per-category", "embedding", "embedding+per-category", "embedding+json")
+LLM_STRATEGIES = ("json", "fewshot", "per-category")
+NEEDS_GOLD = ("fewshot",)
+ANSWERS = ("yes", "no")
+EMBEDDING_MARGIN = 0.02  # categories within this cosine of the best one are labelled too
+EMBEDDING_SCALE = 0.02  # cosine difference that moves the embedding score from 0.5 to 0.73
+TOP_EXEMPLARS = 3
+PER_CATEGORY_LOGPROBS = 5
+_LETTERS = re.compile(r"[^a-z]")
+
+
+@dataclass
+class Labelled:
+    """One sentence's outcome: labels (None when the LLM output failed) and per-category scores in [0, 1]."""
+
+    labels: list[str] | None
+    scores: dict[str, float] = field(default_factory=dict)
+    evidence: str = ""
+    result: Result | None = None
+    seed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.labels is not None
+
+
+def labels_from_scores(scores: dict[str, float], taxonomy: Taxonomy, threshold: float = 0.5) -> list[str]:
+    """Categories scored above the threshold; 'none' alone when there is none."""
+    positives = [cid for cid in taxonomy.category_ids if scores.get(cid, 0.0) > threshold]
+    return positives or [taxonomy.none.id]
+
+
+def _merge_results(results: list[Result]) -> Result:
+    """One lineage record for the calls that labelled one sentence (per-category makes several)."""
+    failed = next((r for r in results if not r.ok), None)
+    return Result(
+        parsed=None, raw=failed.raw if failed else "", finish_reason=failed.finish_reason if failed else "stop",
+        prompt_tokens=sum(r.prompt_tokens for r in results), completion_tokens=sum(r.completion_tokens for r in results),
+        attempts=max((r.attempts for r in results), default=1), error=failed.error if failed else None)
+
+
+# ------------------------------------------------------------------------------------------- LLM strategies
+
+
+class JsonStrategy:
+    name = "json"
+
+    def __init__(self, taxonomy: Taxonomy, labeler: Labeler | None = None):
+        self.taxonomy = taxonomy
+        self.labeler = labeler or Labeler(taxonomy)
+        self.prompts, self.schema, self.schema_hash = self.labeler.prompts, self.labeler.schema, self.labeler.schema_hash
+
+    def identity(self, ctx: StageContext) -> dict:
+        return self.labeler.identity(ctx)
+
+    def chat(self, text: str) -> list[dict[str, str]]:
+        return self.labeler.chat(text)
+
+    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
+        seeds = [request_seed(ctx.seed, content_key(task=f"label:{self.name}", text=t)) for t in texts]
+        results = ctx.engine.generate([Request(self.chat(t), s) for t, s in zip(texts, seeds)], self.schema, ctx.sampling)
+        out = []
+        for text, seed, result in zip(texts, seeds, results, strict=True):
+            if not result.ok:
+                out.append(Labelled(None, result=result, seed=seed))
+                continue
+            labels = self.taxonomy.labels_from_choices(result.parsed["labels"])
+            out.append(Labelled(labels, {c: float(c in labels) for c in self.taxonomy.category_ids},
+                                self.evidence(result.parsed["evidence"], text), result, seed))
+        return out
+
+    def evidence(self, evidence: str, text: str) -> str:
+        return evidence
+
+
+class FewShotStrategy(JsonStrategy):
+    """JSON labelling with gold examples: one per category and for 'none', chosen per sentence by a hash
+    of the sentence (rotation), never the sentence itself."""
+
+    name = "fewshot"
+
+    def __init__(self, taxonomy: Taxonomy, gold: Rows, per_category: int = 1):
+        super().__init__(taxonomy)
+        self.prompts = PromptPair("fewshot")
+        self.per_category = per_category
+        self.pools: dict[str, list[tuple[str, list[str]]]] = {cid: [] for cid in taxonomy.all_ids}
+        for text, labels in zip(gold.texts, gold.labels):
+            for cid in labels:
+                self.pools.setdefault(cid, []).append((text, labels))
+        self.gold_hash = hashlib.sha256("\n".join(sorted(gold.texts)).encode()).hexdigest()
+        self._system = {"categories": taxonomy.categories, "none_category": taxonomy.none}
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {**ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint), "gold": self.gold_hash,
+                "examples_per_category": self.per_category}
+
+    def examples(self, text: str) -> list[dict]:
+        own = normalise_text(text)
+        rotation = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+        chosen, seen = [], {own}
+        for cid in self.taxonomy.all_ids:
+            pool = [(t, labels) for t, labels in self.pools.get(cid, []) if normalise_text(t) not in seen]
+            for i in range(min(self.per_category, len(pool))):
+                example_text, labels = pool[(rotation + i) % len(pool)]
+                seen.add(normalise_text(example_text))
+                chosen.append({"text": example_text, "labels": [self.taxonomy.get(lab).choice for lab in labels]})
+        return chosen
+
+    def chat(self, text: str) -> list[dict[str, str]]:
+        return self.prompts.render(self._system, {"sentence": text, "examples": self.examples(text)})
+
+    def evidence(self, evidence: str, text: str) -> str:
+        """Keep evidence only if it is quoted from this sentence, so no gold example text reaches silver."""
+        return evidence if evidence and evidence.lower() in text.lower() else ""
+
+
+def answer_schema() -> dict:
+    return {
+        "title": "CategoryDecision",
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": list(ANSWERS)}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+
+
+def yes_probability(result: Result) -> float:
+    """P(yes) / (P(yes) + P(no)) at the answer token, from its top-k log-probabilities; the constrained
+    answer itself (1 or 0) when the engine returned none or neither word is among the top k."""
+    decided = 1.0 if result.parsed and result.parsed.get("answer") == "yes" else 0.0
+    for chosen, _, alternatives in result.logprobs or ():
+        word = _LETTERS.sub("", chosen.lower())
+        if not word or not ("yes".startswith(word) or "no".startswith(word)):
+            continue
+        p_yes = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "yes".startswith(w))
+        p_no = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "no".startswith(w))
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else decided
+    return decided
+
+
+class PerCategoryStrategy:
+    """One yes/no decision per category (no id strings in the constrained choice at all)."""
+
+    name = "per-category"
+
+    def __init__(self, taxonomy: Taxonomy):
+        self.taxonomy = taxonomy
+        self.prompts = PromptPair("percategory")
+        self.schema = answer_schema()
+        self.schema_hash = schema_hash(self.schema)
+        self._system = {"categories": taxonomy.categories}
+
+    def identity(self, ctx: StageContext) -> dict:
+        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
+
+    def chat(self, text: str, category) -> list[dict[str, str]]:
+        return self.prompts.render(self._system, {"sentence": text, "category": category})
+
+    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
+        cats = self.taxonomy.categories
+        sampling = replace(ctx.sampling, logprobs=PER_CATEGORY_LOGPROBS, max_tokens=min(ctx.sampling.max_tokens, 16))
+        seeds = [request_seed(ctx.seed, content_key(task=f"label:{self.name}", text=t)) for t in texts]
+        requests = [Request(self.chat(t, c), s) for t, s in zip(texts, seeds) for c in cats]
+        results = ctx.engine.generate(requests, self.schema, sampling)
+        out = []
+        for i, seed in enumerate(seeds):
+            mine = results[i * len(cats):(i + 1) * len(cats)]
+            merged = _merge_results(mine)
+            if not merged.ok:
+                out.append(Labelled(None, result=merged, seed=seed))
+                continue
+            scores = {c.id: yes_probability(r) for c, r in zip(cats, mine)}
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, "", merged, seed))
+        return out
+
+
+# ------------------------------------------------------------------------------------- embedding prior
+
+
+class EmbeddingStrategy:
+    """Cosine similarity to each category's definition and to its closest gold exemplars (no LLM)."""
+
+    name = "embedding"
+
+    def __init__(self, taxonomy: Taxonomy, gold: Rows | None = None, embedder=None):
+        from factory.engines.embedder import shared_embedder
+
+        self.taxonomy = taxonomy
+        self.embedder = embedder or shared_embedder(None)
+        ids = taxonomy.all_ids
+        definitions = [f"{taxonomy.get(c).name}: {taxonomy.get(c).definition}" for c in ids]
+        self.definition_vectors = self.embedder.embed(definitions)
+        gold = gold or Rows()
+        self.exemplar_texts = [normalise_text(t) for t in gold.texts]
+        self.exemplar_vectors = self.embedder.embed(gold.texts) if len(gold) else np.zeros((0, self.definition_vectors.shape[1]))
+        self.exemplar_labels = np.array([[c in labels for c in ids] for labels in gold.labels], dtype=bool).reshape(len(gold), len(ids))
+        self.gold_hash = hashlib.sha256("\n".join(sorted(gold.texts)).encode()).hexdigest()
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {"encoder_hash": self.embedder.fingerprint, "taxonomy_hash": self.taxonomy.fingerprint,
+                "gold": self.gold_hash, "margin": EMBEDDING_MARGIN, "top_exemplars": TOP_EXEMPLARS}
+
+    def similarities(self, texts: list[str]) -> np.ndarray:
+        """(n, K+1) similarity per category and 'none': max(definition, mean of the top exemplars)."""
+        vectors = self.embedder.embed(texts)
+        sims = vectors @ self.definition_vectors.T
+        if len(self.exemplar_texts):
+            to_exemplars = vectors @ self.exemplar_vectors.T
+            own = np.array([[normalise_text(t) == e for e in self.exemplar_texts] for t in texts])
+            to_exemplars[own] = -np.inf  # leave-one-out: a gold sentence is never its own exemplar
+            for j in range(sims.shape[1]):
+                column = to_exemplars[:, self.exemplar_labels[:, j]]
+                if column.shape[1]:
+                    top = -np.sort(-column, axis=1)[:, :TOP_EXEMPLARS]
+                    top = np.where(np.isfinite(top), top, np.nan)
+                    exemplar_score = np.nan_to_num(np.nanmean(top, axis=1), nan=-1.0)
+                    sims[:, j] = np.maximum(sims[:, j], exemplar_score)
+        return sims
+
+    def scores(self, sims_row: np.ndarray) -> dict[str, float]:
+        """Score 0.5 exactly at the decision boundary: as close to the best category as the margin allows
+        and at least as close as 'none'."""
+        ids = self.taxonomy.all_ids
+        top = float(sims_row.max())
+        none = float(sims_row[ids.index(self.taxonomy.none.id)])
+        boundary = max(none, top - EMBEDDING_MARGIN)
+        return {c: 1 / (1 + math.exp(-(float(sims_row[j]) - boundary + 1e-9) / EMBEDDING_SCALE))
+                for j, c in enumerate(ids) if c != self.taxonomy.none.id}
+
+    def label(self, texts: list[str], ctx: StageContext | None = None) -> list[Labelled]:
+        out = []
+        for row in self.similarities(texts) if texts else []:
+            scores = self.scores(row)
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores))
+        return out
+
+
+# With an equal-weight mean, a 0/1 LLM vote always decides (0.5 + p/2 > 0.5 for any p > 0). At 1/3 the
+# vote shifts the embedding's decision boundary instead: a yes needs p > 0.25, a no needs p > 0.75.
+LLM_VOTE_WEIGHT = 1 / 3
+
+
+class CombinedStrategy:
+    """Weighted mean of the embedding score and the LLM's vote (0/1, or P(yes) for per-category)."""
+
+    def __init__(self, embedding: EmbeddingStrategy, llm):
+        self.embedding, self.llm = embedding, llm
+        self.taxonomy = embedding.taxonomy
+        self.name = f"embedding+{llm.name}"
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {"embedding": self.embedding.identity(ctx), "llm": self.llm.identity(ctx)}
+
+    def combine(self, prior: list[Labelled], votes: list[Labelled]) -> list[Labelled]:
+        out = []
+        for p, v in zip(prior, votes, strict=True):
+            if not v.ok:
+                out.append(v)
+                continue
+            scores = {c: (1 - LLM_VOTE_WEIGHT) * p.scores.get(c, 0.0) + LLM_VOTE_WEIGHT * v.scores.get(c, 0.0)
+                      for c in self.taxonomy.category_ids}
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, v.evidence, v.result, v.seed))
+        return out
+
+    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
+        return self.combine(self.embedding.label(texts), self.llm.label(texts, ctx))
+
+
+def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
+    if name not in STRATEGIES:
+        raise FactoryError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    if name in NEEDS_GOLD and (gold is None or not len(gold)):
+        raise FactoryError(f"strategy {name} draws its examples from gold: pass --gold PATH")
+    if name == "json":
+        return JsonStrategy(taxonomy)
+    if name == "fewshot":
+        return FewShotStrategy(taxonomy, gold)
+    if name == "per-category":
+        return PerCategoryStrategy(taxonomy)
+    embedding = EmbeddingStrategy(taxonomy, gold)
+    if name == "embedding":
+        return embedding
+    return CombinedStrategy(embedding, build_strategy(name.split("+", 1)[1], taxonomy, gold))
+
+
+# ----------------------------------------------------------------------------------- silver by strategy
+
+
+def run_label_with_strategy(sentences, taxonomy: Taxonomy, ctx: StageContext, strategy,
+                            shard_size: int = 256) -> StageStats:
+    """Silver rows (docs/data-contract.md) from any strategy; the default json strategy uses run_label."""
+    silver_dir = ctx.run.out / "silver"
+    writer = ShardWriter(silver_dir, SILVER_SCHEMA)
+    failures = ctx.failure_writer()
+    identity = {**strategy.identity(ctx), "strategy": strategy.name}
+    ctx.run.bind_identity("silver", identity)
+    done = existing_values(silver_dir, "row_id")
+    stats = StageStats(f"label (silver, {strategy.name})")
+    todo = pending_work(sentences, lambda s: content_key(task=f"label:{strategy.name}", text=s.text, **identity),
+                        done, stats)
+    uses_llm = strategy.name != "embedding"
+    if todo and uses_llm:
+        stats.engine_start_seconds = ctx.start_engine()
+    started = time.perf_counter()
+    llm = getattr(strategy, "llm", strategy)  # a combination records its LLM strategy's prompt and schema
+    prompt_hash = llm.prompts.hash if hasattr(llm, "prompts") else ""
+    schema_digest = getattr(llm, "schema_hash", "")
+    for start in range(0, len(todo), shard_size):
+        shard = todo[start:start + shard_size]
+        outcomes = strategy.label([s.text for s, _ in shard], ctx)
+        ok_rows, failed_rows = [], []
+        for (sentence, row_id), outcome in zip(shard, outcomes, strict=True):
+            result = outcome.result or Result(None, "", "stop", 0, 0, 1)
+            lineage = ctx.lineage(prompt_hash, schema_digest, taxonomy.fingerprint, outcome.seed, result)
+            if not uses_llm:
+                lineage.update(engine="embedding", model_path=str(strategy.embedder.path),
+                               model_hash=strategy.embedder.fingerprint)
+            stats.completion_tokens += result.completion_tokens
+            if outcome.ok:
+                ok_rows.append({"row_id": row_id, "source": "silver", "text": sentence.text, "labels": outcome.labels,
+                                "evidence": outcome.evidence, "note_id": sentence.note_id,
+                                "sentence_index": sentence.sentence_index, "char_start": sentence.char_start,
+                                "char_end": sentence.char_end, **lineage})
+            else:
+                failed_rows.append(failure_row("label", row_id, sentence.text, result, lineage))
+                stats.failures.append((sentence.text[:60], result.error or ""))
+        writer.write(ok_rows)
+        failures.write(failed_rows)
+        stats.rows += len(ok_rows)
+        stats.failed += len(failed_rows)
+        stats.requests += len(shard)
+    stats.seconds = time.perf_counter() - started
+    return stats

@@ -1,0 +1,309 @@
+"""Classifiers behind one small interface: fit(texts, targets, sample_weight) / predict_proba(texts) /
+save(folder) / load_model(folder).
+
+Every model predicts one probability per taxonomy category (the multi-label task: one decision per
+category) plus one for `any_category` (the binary task: AD-related vs none), so both tasks are trained
+and scored from the same fit.
+
+Families (see /work/shared/reference/trainer-notes.md for the measured times that set these defaults):
+- tfidf: word 1-2 + char 3-5 gram TF-IDF, one-vs-rest logistic regression (class_weight="balanced").
+- encoder (frozen, default): mean-pooled sentence embeddings from a local HF encoder (all-MiniLM-L6-v2 by
+  default), cached per sentence, + the same one-vs-rest logistic regression. Seconds per fit.
+- encoder fine-tuned (--finetune): encoder + linear multi-label head, BCE with pos_weight for rare
+  categories, dynamic padding. Minutes per fit on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from factory.core.errors import FactoryError
+from factory.trainer.metrics import DEFAULT_THRESHOLD
+from factory.core.paths import CACHE_DIR
+from factory.engines.embedder import (MAX_LENGTH, _batches_by_length, _load_encoder, _mean_pool, _torch,  # noqa: F401
+                                      encoder_fingerprint, resolve_encoder, shared_embedder)
+
+BINARY_OUTPUT = "any_category"
+LR_C = 4.0
+META_FILE = "meta.json"
+
+
+def output_names(category_ids: list[str]) -> list[str]:
+    return [*category_ids, BINARY_OUTPUT]
+
+
+def target_matrix(labels: list[list[str]], category_ids: list[str]) -> np.ndarray:
+    """(n, K+1) 0/1 matrix: one column per category, last column = any category present."""
+    index = {cid: j for j, cid in enumerate(category_ids)}
+    y = np.zeros((len(labels), len(category_ids) + 1), dtype=np.int8)
+    for i, row in enumerate(labels):
+        for label in row:
+            if label in index:
+                y[i, index[label]] = 1
+    y[:, -1] = y[:, :-1].max(axis=1) if category_ids else 0
+    return y
+
+
+# ---------------------------------------------------------------------------------------------- heads
+
+
+class OneVsRestLogistic:
+    """One balanced logistic regression per output column.
+
+    A column with a single class (a category missing from, say, a bronze-only set) predicts that constant
+    instead of failing, so every training set can be compared on all categories.
+    """
+
+    def __init__(self, seed: int = 0, c: float = LR_C):
+        self.seed, self.c = seed, c
+        self.estimators: list = []
+
+    def fit(self, x, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "OneVsRestLogistic":
+        from sklearn.linear_model import LogisticRegression
+
+        self.estimators = []
+        for j in range(y.shape[1]):
+            column = y[:, j]
+            if column.min() == column.max():
+                self.estimators.append(float(column[0]))
+                continue
+            model = LogisticRegression(C=self.c, class_weight="balanced", solver="liblinear", max_iter=2000,
+                                       random_state=self.seed)
+            self.estimators.append(model.fit(x, column, sample_weight=sample_weight))
+        return self
+
+    def predict_proba(self, x) -> np.ndarray:
+        n = x.shape[0]
+        columns = [np.full(n, e) if isinstance(e, float) else e.predict_proba(x)[:, 1] for e in self.estimators]
+        return np.stack(columns, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+class BaseModel:
+    kind = "base"
+
+    def __init__(self, outputs: list[str], seed: int = 0):
+        self.outputs = list(outputs)
+        self.seed = seed
+        self.threshold = DEFAULT_THRESHOLD
+        self.progress = None  # optional rich Progress for long loops
+
+    def _meta(self) -> dict:
+        return {"kind": self.kind, "outputs": self.outputs, "seed": self.seed, "threshold": self.threshold}
+
+    def save(self, folder: Path, extra_meta: dict | None = None) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_weights(folder)
+        meta = {**self._meta(), **(extra_meta or {})}
+        tmp = folder / f".{META_FILE}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / META_FILE)
+        return folder
+
+    def _save_weights(self, folder: Path) -> None:
+        raise NotImplementedError
+
+
+class TfidfModel(BaseModel):
+    kind = "tfidf"
+
+    def fit(self, texts: list[str], y: np.ndarray, sample_weight: np.ndarray | None = None) -> "TfidfModel":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import FeatureUnion
+
+        self.features = FeatureUnion([
+            ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
+        ])
+        x = self.features.fit_transform(texts)
+        self.head = OneVsRestLogistic(self.seed).fit(x, y, sample_weight)
+        return self
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.head.predict_proba(self.features.transform(texts))
+
+    def _save_weights(self, folder: Path) -> None:
+        import joblib
+
+        joblib.dump({"features": self.features, "head": self.head}, folder / "model.joblib")
+
+    @classmethod
+    def load(cls, folder: Path, meta: dict) -> "TfidfModel":
+        import joblib
+
+        model = cls(meta["outputs"], meta["seed"])
+        parts = joblib.load(folder / "model.joblib")
+        model.features, model.head = parts["features"], parts["head"]
+        return model
+
+
+class FrozenEncoderModel(BaseModel):
+    kind = "encoder"
+
+    def __init__(self, outputs, seed=0, encoder_path=None, cache_dir: Path | None = CACHE_DIR):
+        super().__init__(outputs, seed)
+        self.embedder = shared_embedder(encoder_path, cache_dir)
+
+    def fit(self, texts, y, sample_weight=None) -> "FrozenEncoderModel":
+        self.head = OneVsRestLogistic(self.seed).fit(self.embedder.embed(texts, self.progress), y, sample_weight)
+        return self
+
+    def predict_proba(self, texts) -> np.ndarray:
+        return self.head.predict_proba(self.embedder.embed(texts, self.progress))
+
+    def _meta(self) -> dict:
+        # The encoder is referenced, not copied (90 MB); load checks it is still the same encoder.
+        return {**super()._meta(), "encoder_path": str(self.embedder.path), "encoder_hash": self.embedder.fingerprint}
+
+    def _save_weights(self, folder: Path) -> None:
+        import joblib
+
+        joblib.dump({"head": self.head}, folder / "head.joblib")
+
+    @classmethod
+    def load(cls, folder: Path, meta: dict, cache_dir: Path | None = CACHE_DIR) -> "FrozenEncoderModel":
+        import joblib
+
+        path = Path(meta["encoder_path"])
+        if not (path / "config.json").is_file():
+            raise FactoryError(f"the model in {folder} needs its encoder at {path}, which is missing")
+        if encoder_fingerprint(path) != meta["encoder_hash"]:
+            raise FactoryError(f"the encoder at {path} changed since the model in {folder} was trained")
+        model = cls(meta["outputs"], meta["seed"], path, cache_dir)
+        model.head = joblib.load(folder / "head.joblib")["head"]
+        return model
+
+
+class FineTunedEncoderModel(BaseModel):
+    """Full fine-tuning: encoder + dropout + linear head on mean-pooled tokens, multi-label BCE."""
+
+    kind = "encoder-finetuned"
+
+    def __init__(self, outputs, seed=0, encoder_path=None, epochs: int = 3, batch_size: int = 16,
+                 encoder_lr: float = 5e-5, head_lr: float = 3e-3, max_pos_weight: float = 20.0):
+        super().__init__(outputs, seed)
+        self.encoder_path = resolve_encoder(encoder_path)
+        self.epochs, self.batch_size = epochs, batch_size
+        self.encoder_lr, self.head_lr, self.max_pos_weight = encoder_lr, head_lr, max_pos_weight
+
+    def _build(self, encoder_path: Path):
+        torch = _torch()
+        self.tokenizer, self.encoder = _load_encoder(encoder_path)
+        self.dropout = torch.nn.Dropout(0.1)
+        self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(self.outputs))
+
+    def _logits(self, texts: list[str]):
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+        pooled = _mean_pool(self.encoder(**enc).last_hidden_state, enc["attention_mask"])
+        return self.head(self.dropout(pooled))
+
+    def fit(self, texts, y, sample_weight=None) -> "FineTunedEncoderModel":
+        torch = _torch()
+        from transformers import get_linear_schedule_with_warmup
+
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed)
+        self._build(self.encoder_path)
+        targets = torch.tensor(np.asarray(y), dtype=torch.float32)
+        weights = torch.tensor(np.ones(len(texts)) if sample_weight is None else sample_weight, dtype=torch.float32)
+        positives = targets.sum(0)
+        # Rare categories: weigh their positives by neg/pos (bounded), so the head does not learn "always 0".
+        pos_weight = ((len(texts) - positives) / positives.clamp(min=1)).clamp(1.0, self.max_pos_weight)
+        loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+        optimizer = torch.optim.AdamW([
+            {"params": self.encoder.parameters(), "lr": self.encoder_lr},
+            {"params": self.head.parameters(), "lr": self.head_lr},
+        ], weight_decay=0.01)
+        steps = self.epochs * int(np.ceil(len(texts) / self.batch_size))
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+        generator = torch.Generator().manual_seed(self.seed)
+        task = self.progress.add_task("fine-tuning", total=steps) if self.progress else None
+        self.encoder.train()
+        for _ in range(self.epochs):
+            for batch in torch.randperm(len(texts), generator=generator).split(self.batch_size):
+                idx = batch.tolist()
+                per_row = loss_fn(self._logits([texts[i] for i in idx]), targets[idx]).mean(dim=1)
+                loss = (per_row * weights[idx]).sum() / weights[idx].sum()
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(list(self.encoder.parameters()) + list(self.head.parameters()), 1.0)
+                optimizer.step()
+                scheduler.step()
+                if task is not None:
+                    self.progress.advance(task)
+        if task is not None:
+            self.progress.remove_task(task)
+        return self
+
+    def predict_proba(self, texts) -> np.ndarray:
+        torch = _torch()
+        self.encoder.eval()
+        self.dropout.eval()
+        out = np.zeros((len(texts), len(self.outputs)), dtype=np.float32)
+        with torch.inference_mode():
+            for batch in _batches_by_length(texts, 64):
+                out[batch] = torch.sigmoid(self._logits([texts[i] for i in batch])).numpy()
+        return out
+
+    def _meta(self) -> dict:
+        return {**super()._meta(), "base_encoder": str(self.encoder_path), "epochs": self.epochs,
+                "batch_size": self.batch_size, "encoder_lr": self.encoder_lr, "head_lr": self.head_lr}
+
+    def _save_weights(self, folder: Path) -> None:
+        torch = _torch()
+        self.encoder.save_pretrained(folder / "encoder")
+        self.tokenizer.save_pretrained(folder / "encoder")
+        torch.save(self.head.state_dict(), folder / "head.pt")
+
+    @classmethod
+    def load(cls, folder: Path, meta: dict) -> "FineTunedEncoderModel":
+        torch = _torch()
+        model = cls(meta["outputs"], meta["seed"], folder / "encoder", meta.get("epochs", 3))
+        model._build(folder / "encoder")
+        model.head.load_state_dict(torch.load(folder / "head.pt", weights_only=True))
+        return model
+
+
+MODEL_FAMILIES = ("tfidf", "encoder")
+
+
+def build_model(family: str, category_ids: list[str], seed: int, encoder_path: Path | None = None,
+                finetune: bool = False, epochs: int = 3, cache_dir: Path | None = CACHE_DIR) -> BaseModel:
+    outputs = output_names(category_ids)
+    if family == "tfidf":
+        return TfidfModel(outputs, seed)
+    if family == "encoder":
+        if finetune:
+            return FineTunedEncoderModel(outputs, seed, encoder_path, epochs=epochs)
+        return FrozenEncoderModel(outputs, seed, encoder_path, cache_dir)
+    raise FactoryError(f"unknown model family {family!r}; choose from {', '.join(MODEL_FAMILIES)}")
+
+
+def load_model(folder: str | Path, cache_dir: Path | None = CACHE_DIR) -> BaseModel:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        kind = meta["kind"]
+    except FileNotFoundError:
+        raise FactoryError(f"{folder} is not a saved model (no {META_FILE}); save one with `compare --save-models`") from None
+    except (ValueError, KeyError) as exc:
+        raise FactoryError(f"{folder / META_FILE} is not valid model metadata ({exc})") from None
+    if kind == TfidfModel.kind:
+        model = TfidfModel.load(folder, meta)
+    elif kind == FrozenEncoderModel.kind:
+        model = FrozenEncoderModel.load(folder, meta, cache_dir)
+    elif kind == FineTunedEncoderModel.kind:
+        model = FineTunedEncoderModel.load(folder, meta)
+    else:
+        raise FactoryError(f"{folder}: unknown model kind {kind!r}")
+    model.threshold = float(meta.get("threshold", DEFAULT_THRESHOLD))
+    model.meta = meta
+    return model
