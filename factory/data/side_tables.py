@@ -42,6 +42,9 @@ KINDS = {
     "consistency": Kind("consistency", ("text", "labels"), "created_at", "consistency"),
     "dedup": Kind("dedup", ("text",), None, "dedup"),
     "phi": Kind("phi", ("text_sha256",), None, "check-phi"),
+    # Clinician review: append-only decision events (several per row: reviewers, undo); `current()` gives every
+    # event still about the row's text, and factory.review.store resolves them to one decision per reviewer.
+    "review": Kind("review", ("text_sha256",), None, "review"),
 }
 
 

@@ -1,0 +1,86 @@
+"""`bin/generate review`: clinician review of silver or bronze rows in the browser (factory/review/).
+
+Also runnable on its own, before it is registered in factory/cli/main.py: `python -m factory.cli.review`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from factory.core.errors import FactoryError
+from factory.core.offline import force_offline
+
+
+def _default_reviewer() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = ""
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", name)[:64].lstrip("._-@") or "reviewer"
+
+
+@click.command()
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to review.")
+@click.option("--queue", "dataset", type=click.Choice(["silver", "bronze"]), default="silver", show_default=True,
+              help="silver: the LLM's labels of real sentences; bronze: the LLM's sentences for a category.")
+@click.option("--reviewer", default=None, help="Your reviewer id (default: your user name). Each reviewer's "
+              "decisions are kept apart.")
+@click.option("--order", type=click.Choice(["informative", "random"]), default="informative", show_default=True,
+              help="informative: most uncertain or contested rows first, round-robin over categories; random: a "
+                   "seeded shuffle (an unbiased audit sample).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --order random (and of tie-breaks).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=None, help="Port (default: a free one).")
+@click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
+              help="Taxonomy JSON (default: schemas/taxonomy.json).")
+def review(run_dir: Path, dataset: str, reviewer: str | None, order: str, seed: int, host: str, port: int | None,
+           taxonomy: Path | None) -> None:
+    """Review silver or bronze rows in the browser: accept, reject or correct each row's labels, keyboard first.
+
+    Prints one local URL carrying a session token; open it in a browser on this machine. Every decision is
+    written at once to <run>/<queue>_review/ (an append-only side table); rerunning resumes at the first row
+    you have not decided.
+    """
+    force_offline()  # the network guard stays on: the server only listens on loopback
+    from factory.data.taxonomy import load_taxonomy
+    from factory.review.app import ReviewSession, bind, serve
+    from factory.review.queue import build_queue
+    from factory.review.store import ReviewLog, check_reviewer
+
+    reviewer = check_reviewer(reviewer or _default_reviewer())
+    bind(host, 0).close()  # refuse a non-loopback --host before any work
+    log = ReviewLog(run_dir, dataset)
+    tax = load_taxonomy(taxonomy)
+    items = build_queue(run_dir, dataset, tax, order, seed)
+    _held = log.hold(reviewer)  # noqa: F841 - released when the process ends
+    log.compact()
+    session = ReviewSession(run_dir=Path(run_dir), dataset=dataset, reviewer=reviewer, order=order,
+                            taxonomy=tax, queue=items, log=log)
+    state = session.state()
+    click.echo(f"reviewing {state['total']} {dataset} rows of {run_dir} as {reviewer} ({order} order); "
+               f"{state['decided']} decided; decisions go to {log.folder}", err=True)
+
+    def announce(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+
+    serve(session, host, port, announce)
+
+
+if __name__ == "__main__":
+    force_offline()
+    try:
+        review(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FactoryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,223 @@
+"""Review decisions as data: an append-only side table `<run>/<dataset>_review/`, one event per shard.
+
+Every decision (accept, reject, correct) and every undo (a `retract` event naming the decision it takes
+back) is one small Parquet shard, written to a temporary file, fsynced and renamed into place before the
+browser hears "saved": a killed server loses nothing and never leaves a half-written shard. Events are
+never rewritten; `compact()` folds many shards into one (readers drop repeated `event_id`s, so a crash
+between writing the folded shard and deleting the old ones is harmless).
+
+A reviewer's current decision on a row is their latest decision event on it that no retract event took
+back, and only while the row's text is unchanged (`text_sha256`, through SideTable kind "review"). Undoing
+the latest decision on a row therefore restores the one before it, if any.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from factory.core.errors import FactoryError
+from factory.data.side_tables import SideTable, side_table_dir
+from factory.data.store import atomic_write_parquet, ensure_writable_dir, shard_paths, utc_now
+
+KIND = "review"
+DATASETS = ("silver", "bronze")
+DECISIONS = ("accept", "reject", "correct")
+RETRACT = "retract"
+MAX_NOTE_CHARS = 500
+COMPACT_AT = 256  # shards; folded into one when a server starts on a folder with more
+_REVIEWER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_SHARD_NUMBER = re.compile(r"^part-(\d{5})\.parquet$")
+
+REVIEW_SCHEMA = {
+    "event_id": pl.String,
+    "row_id": pl.String,
+    "text_sha256": pl.String,
+    "dataset": pl.String,
+    "reviewer": pl.String,
+    "decision": pl.String,  # accept | reject | correct | retract
+    "shown_labels": pl.List(pl.String),  # the row's labels as the reviewer saw them
+    "corrected_labels": pl.List(pl.String),  # the reviewer's label set for `correct`; empty otherwise
+    "phi_flag": pl.Boolean,
+    "note": pl.String,
+    "retracts": pl.String,  # for `retract`: the event_id taken back
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+def check_reviewer(name: str) -> str:
+    if not _REVIEWER.match(name or ""):
+        raise FactoryError(f"reviewer name {name!r}: use 1-64 letters, digits, '.', '_', '-', '@'")
+    return name
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    row_id: str
+    text_sha256: str
+    dataset: str
+    reviewer: str
+    decision: str
+    shown_labels: tuple[str, ...]
+    corrected_labels: tuple[str, ...]
+    phi_flag: bool
+    note: str
+    retracts: str | None
+    created_at: datetime
+
+    def as_row(self) -> dict:
+        row = dict(self.__dict__)
+        row["shown_labels"], row["corrected_labels"] = list(self.shown_labels), list(self.corrected_labels)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> Event:
+        return cls(**{**row, "shown_labels": tuple(row["shown_labels"] or ()),
+                      "corrected_labels": tuple(row["corrected_labels"] or ()), "note": row["note"] or "",
+                      "phi_flag": bool(row["phi_flag"])})
+
+    @property
+    def final_labels(self) -> tuple[str, ...]:
+        """The labels the reviewer stands behind: shown ones when accepted, corrected ones, none when rejected."""
+        return {"accept": self.shown_labels, "correct": self.corrected_labels}.get(self.decision, ())
+
+
+def resolve(events: Iterable[Event]) -> dict[tuple[str, str], Event]:
+    """{(row_id, reviewer): current decision}: the latest decision not taken back by a retract event."""
+    events = sorted(events, key=lambda e: e.created_at)
+    retracted = {e.retracts for e in events if e.decision == RETRACT}
+    current: dict[tuple[str, str], Event] = {}
+    for event in events:
+        if event.decision != RETRACT and event.event_id not in retracted:
+            current[(event.row_id, event.reviewer)] = event
+    return current
+
+
+class ReviewLog:
+    """The review side table of one dataset in one run folder; appends are serialised across processes."""
+
+    def __init__(self, run_dir: Path, dataset: str):
+        if dataset not in DATASETS:
+            raise FactoryError(f"unknown review dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        self.run_dir, self.dataset = Path(run_dir), dataset
+        self.folder = side_table_dir(run_dir, dataset, KIND)
+        self._last = datetime.min.replace(tzinfo=utc_now().tzinfo)
+
+    @contextmanager
+    def _locked(self):
+        ensure_writable_dir(self.folder)
+        with (self.folder / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def hold(self, reviewer: str):
+        """An open file whose lock says "this reviewer is reviewing this dataset" until the process ends (a
+        second server for the same reviewer would keep a stale view of their decisions)."""
+        ensure_writable_dir(self.folder)
+        handle = (self.folder / f".reviewer-{check_reviewer(reviewer)}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise FactoryError(f"{reviewer} is already reviewing {self.dataset} of {self.run_dir} in another "
+                               "review server; use that one or stop it first") from None
+        return handle
+
+    def _next_path(self) -> Path:
+        numbers = [int(m.group(1)) for p in self.folder.iterdir() if (m := _SHARD_NUMBER.match(p.name))]
+        number = max(numbers, default=-1) + 1
+        if number > 99999:
+            raise FactoryError(f"{self.folder} has 100000 shards; restart the review server to compact them")
+        return self.folder / f"part-{number:05d}.parquet"
+
+    def _fsync_folder(self) -> None:
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _stamp(self) -> datetime:
+        """Now, strictly after this log's previous event (the order of one reviewer's events is their order)."""
+        now = utc_now()
+        self._last = now if now > self._last else self._last + timedelta(microseconds=1)
+        return self._last
+
+    def append(self, *, row_id: str, text_sha256: str, reviewer: str, decision: str, shown_labels: Iterable[str] = (),
+               corrected_labels: Iterable[str] = (), phi_flag: bool = False, note: str = "",
+               retracts: str | None = None) -> Event:
+        if decision not in (*DECISIONS, RETRACT):
+            raise FactoryError(f"unknown decision {decision!r}")
+        if (decision == RETRACT) != (retracts is not None):
+            raise FactoryError("a retract event, and only one, names the event it takes back")
+        event = Event(uuid.uuid4().hex, row_id, text_sha256, self.dataset, check_reviewer(reviewer), decision,
+                      tuple(shown_labels), tuple(corrected_labels) if decision == "correct" else (), bool(phi_flag),
+                      (note or "")[:MAX_NOTE_CHARS], retracts, self._stamp())
+        frame = pl.DataFrame([event.as_row()], schema=REVIEW_SCHEMA)
+        with self._locked():
+            atomic_write_parquet(frame, self._next_path())
+            self._fsync_folder()
+        return event
+
+    def read(self) -> pl.DataFrame:
+        with self._locked():
+            return self._read_unlocked()
+
+    def _read_unlocked(self) -> pl.DataFrame:
+        paths = shard_paths(self.folder)
+        if not paths:
+            return pl.DataFrame(schema=REVIEW_SCHEMA)
+        frame = pl.concat([pl.read_parquet(p).select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA) for p in paths])
+        return frame.unique("event_id", keep="first", maintain_order=True).sort("created_at", maintain_order=True)
+
+    def events(self, reviewer: str | None = None) -> list[Event]:
+        frame = self.read()
+        if reviewer is not None:
+            frame = frame.filter(pl.col("reviewer") == reviewer)
+        events = [Event.from_row(row) for row in frame.iter_rows(named=True)]
+        if events:  # new events sort after these even if the clock went back
+            self._last = max(self._last, max(e.created_at for e in events))
+        return events
+
+    def compact(self, at: int = COMPACT_AT) -> bool:
+        """Fold the shards into one when there are more than `at`; True when it did."""
+        with self._locked():
+            paths = shard_paths(self.folder)
+            if len(paths) <= at:
+                return False
+            frame = self._read_unlocked()
+            atomic_write_parquet(frame, self._next_path())
+            self._fsync_folder()
+            for path in paths:
+                path.unlink()
+            self._fsync_folder()
+            return True
+
+
+def current_decisions(run_dir: Path, dataset: str, reviewer: str | None = None) -> pl.DataFrame:
+    """One row per (row_id, reviewer): the current decision on every dataset row whose text is unchanged
+    since it was reviewed (columns of REVIEW_SCHEMA plus `final_labels`)."""
+    table = SideTable(run_dir, dataset, KIND)
+    schema = {**REVIEW_SCHEMA, "final_labels": pl.List(pl.String)}
+    if not table.exists():
+        return pl.DataFrame(schema=schema)
+    events = table.current()
+    if reviewer is not None:
+        events = events.filter(pl.col("reviewer") == reviewer)
+    events = events.select(list(REVIEW_SCHEMA)).unique("event_id", keep="first", maintain_order=True)
+    current = resolve(Event.from_row(row) for row in events.iter_rows(named=True))
+    rows = [{**e.as_row(), "final_labels": list(e.final_labels)} for e in current.values()]
+    return pl.DataFrame(rows, schema=schema).sort("row_id", "reviewer")

@@ -1,0 +1,127 @@
+"""The review server over plain HTTP (no browser): the token, Host and Origin checks, the CSRF token,
+reviewers kept apart, and a refused non-loopback address."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from factory.review.store import ReviewLog, current_decisions
+from tests.review.conftest import ROOT
+
+
+def call(url: str, *, cookie: str | None = None, body: dict | None = None, headers: dict | None = None):
+    """(status, headers, text) of one request; an HTTP error is an answer, not an exception."""
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={**({"Cookie": cookie} if cookie else {}), **(headers or {})},
+                                     method="GET" if body is None else "POST")
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def session(server) -> tuple[str, str]:
+    """The cookie the printed URL sets, and the page's CSRF token."""
+    status, headers, _ = call(server.url)
+    assert status == 303 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=strict" in headers["Set-Cookie"]
+    status, headers, page = call(server.base + "/", cookie=cookie)
+    assert status == 200 and "default-src 'none'" in headers["Content-Security-Policy"]
+    return cookie, re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def test_token_host_origin_and_csrf_are_enforced(review_run, servers):
+    server = servers(review_run, "--reviewer", "alice")
+    base = server.base
+    for path in ("/", "/api/state", "/api/config", "/api/item/0", "/static/app.js", "/static/app.css", "/favicon.ico"):
+        assert call(base + path)[0] == 401, path
+        assert call(base + path, cookie=f"review_session_{server.port}=wrong")[0] == 401, path
+    assert call(base + "/?token=wrong")[0] == 401
+    assert call(base + "/api/decide", body={})[0] == 401
+
+    cookie, csrf = session(server)
+    status, _, state = call(base + "/api/state", cookie=cookie)
+    assert status == 200 and json.loads(state)["total"] == 12
+    # DNS rebinding: a page of another name pointing at 127.0.0.1 sends its own Host
+    assert call(base + "/api/state", cookie=cookie, headers={"Host": f"evil.example:{server.port}"})[0] == 403
+
+    item = json.loads(call(base + "/api/item/0", cookie=cookie)[2])
+    decide = {"index": 0, "row_id": item["row_id"], "decision": "reject"}
+    json_type = {"Content-Type": "application/json"}
+    own = {"Origin": base, "X-CSRF-Token": csrf, **json_type}
+    refused = [
+        {**own, "Origin": "http://evil.example"},  # a foreign page, even with the token and the CSRF token
+        {**own, "Origin": "null"},
+        {"X-CSRF-Token": csrf, **json_type},  # no Origin at all
+        {**own, "X-CSRF-Token": "wrong"},
+        {"Origin": base, **json_type},  # no CSRF token
+    ]
+    for headers in refused:
+        assert call(base + "/api/decide", cookie=cookie, body=decide, headers=headers)[0] == 403, headers
+        assert call(base + "/api/undo", cookie=cookie, body={}, headers=headers)[0] == 403, headers
+    assert call(base + "/api/decide", cookie=cookie, body=decide, headers={**own, "Content-Type": "text/plain"})[0] == 415
+    assert ReviewLog(review_run, "silver").read().height == 0  # nothing changed
+
+    status, _, text = call(base + "/api/decide", cookie=cookie, body=decide, headers=own)
+    assert status == 200 and json.loads(text)["state"]["decided"] == 1
+    bad = [{**decide, "decision": "correct", "labels": ["none", "cognitive_impairment"]},
+           {**decide, "decision": "correct", "labels": ["not_a_category"]},
+           {**decide, "index": 1}]  # not the row at that place
+    for body in bad:
+        assert call(base + "/api/decide", cookie=cookie, body=body, headers=own)[0] == 409, body
+    # the foreign Origin cannot undo or overwrite the standing decision either
+    for path, body in (("/api/undo", {}), ("/api/decide", {**decide, "decision": "accept"})):
+        assert call(base + path, cookie=cookie, body=body, headers={**own, "Origin": "http://evil.example"})[0] == 403
+    decisions = current_decisions(review_run, "silver")
+    assert decisions["decision"].to_list() == ["reject"] and decisions["reviewer"].to_list() == ["alice"]
+
+
+def test_reviewers_are_kept_apart(review_run, servers):
+    alice = servers(review_run, "--reviewer", "alice")
+    cookie, csrf = session(alice)
+    item = json.loads(call(alice.base + "/api/item/0", cookie=cookie)[2])
+    own = {"Origin": alice.base, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    call(alice.base + "/api/decide", cookie=cookie, body={"index": 0, "row_id": item["row_id"], "decision": "accept"},
+         headers=own)
+
+    # the same reviewer twice would keep two stale views: refused
+    second = subprocess.run([sys.executable, "-m", "factory.cli.review", "--run", str(review_run), "--reviewer", "alice"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "already reviewing" in second.stderr
+
+    bob = servers(review_run, "--reviewer", "bob")
+    cookie_b, csrf_b = session(bob)
+    state = json.loads(call(bob.base + "/api/state", cookie=cookie_b)[2])
+    assert state["decided"] == 0 and state["first_undecided"] == 0
+    call(bob.base + "/api/decide", cookie=cookie_b, body={"index": 0, "row_id": item["row_id"], "decision": "reject"},
+         headers={"Origin": bob.base, "X-CSRF-Token": csrf_b, "Content-Type": "application/json"})
+    # bob's undo takes back bob's decision only
+    call(bob.base + "/api/undo", cookie=cookie_b, body={},
+         headers={"Origin": bob.base, "X-CSRF-Token": csrf_b, "Content-Type": "application/json"})
+    decisions = current_decisions(review_run, "silver")
+    assert decisions.select("reviewer", "decision").rows() == [("alice", "accept")]
+    # alice's cookie is not bob's (one cookie name per port)
+    assert call(bob.base + "/api/state", cookie=cookie.replace(str(alice.port), str(bob.port)))[0] == 401
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
+def test_a_non_loopback_address_is_refused(review_run, host):
+    result = subprocess.run([sys.executable, "-m", "factory.cli.review", "--run", str(review_run), "--host", host],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "loopback address only" in result.stderr
+    assert not (review_run / "silver_review").exists()
