@@ -1,16 +1,22 @@
 """Import a hand-labelled gold set (CSV, Parquet or JSONL) into contract Parquet.
 
 Labels come either as one column of category ids (a JSON list, or a string separated by ';', '|' or ',')
-or as one 0/1 column per category id. Unknown labels stop the import (they are almost always a typo or a
-different guideline); empty sentences and duplicates are dropped and counted, because they are harmless
-to drop but the user should know.
+or as one 0/1 column per category id. Unknown labels, an empty labels cell, 'none' next to a category and
+two copies of a sentence with different labels stop the import with their row numbers (they are almost
+always a typo or a different guideline); empty sentences and exact duplicates are dropped and counted,
+because they are harmless to drop but the user should know.
+
+The gold folder is marked as `gold import`'s own (GOLD_MARKER); a non-empty folder without the mark is
+never written into, and a re-import replaces the marked folder as a whole (built beside it, then swapped).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +34,13 @@ from factory.data.rows import (
 )
 from factory.core.errors import FactoryError
 from factory.core.paths import DATA_DIR
+from factory.data.store import atomic_write_json, ensure_writable_dir, utc_now
 from factory.data.taxonomy import Taxonomy
 
 DEFAULT_GOLD_DIR = DATA_DIR / "gold"
 GOLD_SHARD = "part-00000.parquet"
+GOLD_MARKER = "gold-import.json"  # names the command that wrote the folder; only such a folder is replaced
+WRITTEN_BY = "bin/generate gold import"
 _LABEL_SEPARATORS = re.compile(r"[;|,]")
 _TRUE = {"1", "1.0", "true", "yes", "y", "t"}
 _FALSE = {"0", "0.0", "false", "no", "n", "f", ""}
@@ -43,8 +52,7 @@ class ImportSummary:
     rows_read: int = 0
     empty_dropped: int = 0
     duplicates_dropped: int = 0
-    conflicting_duplicates: list[str] = field(default_factory=list)
-    unlabelled_as_none: int = 0
+    unlabelled_as_none: int = 0  # 0/1 columns without a 'none' column: a row with no 1 is 'none'
     rows_written: int = 0
     label_counts: Counter = field(default_factory=Counter)
     label_format: str = ""
@@ -78,8 +86,13 @@ def read_records(path: Path) -> tuple[list[str], list[dict]]:
 def _read_jsonl(path: Path) -> tuple[list[str], list[dict]]:
     records: list[dict] = []
     columns: dict[str, None] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise FactoryError(f"{path}, line {line_no}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                   f"{exc.start + 1}); convert the file to UTF-8 first") from None
             if not line.strip():
                 continue
             try:
@@ -133,7 +146,10 @@ def extract_labels(
 ) -> tuple[list[list[str]], str]:
     """Raw label lists per record, from a labels column or from one 0/1 column per category."""
     if labels_column in columns:
-        return [parse_label_cell(r.get(labels_column), i) for i, r in enumerate(records, 1)], f"column {labels_column!r}"
+        labels = [parse_label_cell(r.get(labels_column), i) for i, r in enumerate(records, 1)]
+        _refuse_rows([i for i, l in enumerate(labels, 1) if not l], len(records),
+                     f"have an empty labels cell (column {labels_column!r}); write 'none' for a sentence of no category")
+        return labels, f"column {labels_column!r}"
     flag_columns = [cid for cid in taxonomy.all_ids if cid in columns]
     if not flag_columns:
         raise FactoryError(
@@ -141,7 +157,16 @@ def extract_labels(
             f"({', '.join(taxonomy.category_ids)}); columns found: {', '.join(columns)}"
         )
     labels = [[c for c in flag_columns if _flag(r.get(c), c, i)] for i, r in enumerate(records, 1)]
+    if taxonomy.none.id in flag_columns:  # with a 'none' column, a row of zeros is a mistake, not 'none'
+        _refuse_rows([i for i, l in enumerate(labels, 1) if not l], len(records),
+                     f"have 0 in every label column, '{taxonomy.none.id}' included")
     return labels, f"0/1 columns ({len(flag_columns)} of {len(taxonomy.all_ids)} ids)"
+
+
+def _refuse_rows(rows: list[int], total: int, what: str) -> None:
+    if rows:
+        listed = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        raise FactoryError(f"{len(rows)} of {total} row(s) {what} (row{'s' if len(rows) > 1 else ''} {listed})")
 
 
 def _check_unknown(raw_labels: list[list[str]], taxonomy: Taxonomy) -> None:
@@ -157,6 +182,9 @@ def _check_unknown(raw_labels: list[list[str]], taxonomy: Taxonomy) -> None:
             for label, rows in sorted(unknown.items())
         )
         raise FactoryError(f"labels not in the taxonomy: {listed}. Known ids: {', '.join(taxonomy.all_ids)}")
+    none = taxonomy.none.id
+    _refuse_rows([i for i, l in enumerate(raw_labels, 1) if none in l and set(l) != {none}], len(raw_labels),
+                 f"have '{none}' together with a category ('{none}' is exclusive)")
 
 
 def build_gold_rows(
@@ -171,23 +199,32 @@ def build_gold_rows(
     _check_unknown(raw_labels, taxonomy)
 
     rows = Rows()
-    first_labels: dict[str, list[str]] = {}
-    for record, labels in zip(records, raw_labels):
+    first: dict[str, tuple[int, list[str]]] = {}  # row_id -> (row number, labels) of its first copy
+    for row_no, (record, labels) in enumerate(zip(records, raw_labels), 1):
         text = record.get(text_column)
+        if text_column not in record:
+            raise FactoryError(f"{path}, row {row_no}: no {text_column!r} field (--text-column)")
+        if text is not None and not isinstance(text, (str, int, float)):
+            raise FactoryError(f"{path}, row {row_no}: {text_column!r} is a {type(text).__name__}, not a string")
         text = "" if text is None else " ".join(str(text).split())
+        if "\x00" in text:
+            raise FactoryError(f"{path}, row {row_no}: the sentence contains a NUL character; remove it first")
         if not text:
             summary.empty_dropped += 1
             continue
         row_id = text_row_id(text)
         normalised = taxonomy.normalise_labels(labels)
-        if row_id in first_labels:
+        if row_id in first:
+            first_row, first_labels = first[row_id]
+            if first_labels != normalised:
+                raise FactoryError(f"{path}: rows {first_row} and {row_no} hold the same sentence with different "
+                                   f"labels ({'|'.join(first_labels)} vs {'|'.join(normalised)}): {text[:80]!r}; "
+                                   "keep one of them")
             summary.duplicates_dropped += 1
-            if first_labels[row_id] != normalised:
-                summary.conflicting_duplicates.append(text)
             continue
         if not labels:
             summary.unlabelled_as_none += 1
-        first_labels[row_id] = normalised
+        first[row_id] = (row_no, normalised)
         rows.row_ids.append(row_id)
         rows.sources.append("gold")
         rows.texts.append(text)
@@ -208,23 +245,91 @@ def gold_fingerprint(rows: Rows) -> str:
     return digest.hexdigest()
 
 
-def write_gold(rows: Rows, out_dir: Path) -> Path:
-    """Replace the gold folder's shards with one new shard (stale shards would otherwise be read too)."""
+def check_gold_out(out_dir: Path) -> bool:
+    """Whether `out_dir` may receive gold: True when it holds an earlier import (to be replaced), False when
+    it is new or empty; an error for anything else, so no file the import did not write is ever touched."""
     out_dir = Path(out_dir)
-    target = out_dir / GOLD_SHARD
-    write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), target)
-    for stale in parquet_shards(out_dir):
-        if stale != target:
-            stale.unlink()
-    return target
+    if not out_dir.exists():
+        return False
+    if not out_dir.is_dir():
+        raise FactoryError(f"--out {out_dir} is a file; gold import writes a folder")
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return False
+    if _is_own_gold(out_dir, entries):
+        return True
+    raise FactoryError(f"--out {out_dir} is not empty and was not written by `gold import` (no {GOLD_MARKER}); "
+                       "nothing was changed. Choose a new or empty folder")
+
+
+def _is_own_gold(out_dir: Path, entries: list[Path]) -> bool:
+    marker = out_dir / GOLD_MARKER
+    if marker.is_file():
+        try:
+            return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == WRITTEN_BY
+        except (OSError, ValueError, AttributeError):
+            return False
+    # Written before the marker existed: exactly the shard (and the frozen split) of an earlier import.
+    if {p.name for p in entries} - {GOLD_SHARD, "split.json"} or not (out_dir / GOLD_SHARD).is_file():
+        return False
+    try:
+        frame = pl.read_parquet(out_dir / GOLD_SHARD)
+    except (pl.exceptions.PolarsError, OSError):
+        return False
+    return frame.columns == ["row_id", "source", "text", "labels"] and frame.get_column("source").eq("gold").all()
+
+
+def write_gold(rows: Rows, out_dir: Path, source: Path | None = None) -> Path:
+    """Write the gold folder: a new (or empty) one in place; an earlier import is replaced as a whole,
+    built as a sibling with the new shard and the old folder's other files (the frozen split), then swapped."""
+    out_dir = Path(out_dir)
+    replacing = check_gold_out(out_dir)
+    ensure_writable_dir(out_dir.parent)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        if replacing:
+            for entry in out_dir.iterdir():
+                if entry.name == GOLD_MARKER or (entry.suffix == ".parquet" and entry.is_file()):
+                    continue
+                if entry.is_dir():
+                    shutil.copytree(entry, tmp / entry.name)
+                else:
+                    shutil.copy2(entry, tmp / entry.name)
+        write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), tmp / GOLD_SHARD)
+        atomic_write_json(tmp / GOLD_MARKER, {"written_by": WRITTEN_BY, "source": str(source) if source else None,
+                                              "rows": len(rows), "fingerprint": gold_fingerprint(rows),
+                                              "imported_at": utc_now().isoformat()})
+        if replacing:
+            os.rename(out_dir, old)
+            try:
+                os.rename(tmp, out_dir)
+            except OSError:
+                os.rename(old, out_dir)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out_dir.exists():
+                out_dir.rmdir()  # empty (checked); a rename cannot replace it on every platform
+            os.rename(tmp, out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FactoryError(f"cannot write gold folder {out_dir}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / GOLD_SHARD
 
 
 def import_gold(
     path: Path, taxonomy: Taxonomy, out_dir: Path = DEFAULT_GOLD_DIR, text_column: str = "text", labels_column: str = "labels"
 ) -> ImportSummary:
+    check_gold_out(Path(out_dir))  # refuse a foreign folder before reading anything
     columns, records = read_records(Path(path))
     rows, summary = build_gold_rows(columns, records, taxonomy, text_column, labels_column, Path(path))
-    write_gold(rows, out_dir)
+    write_gold(rows, out_dir, Path(path))
     summary.stale_split = _stale_split(Path(out_dir) / "split.json", summary.fingerprint)
     return summary
 
