@@ -55,12 +55,11 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
     summary = import_gold(path, _taxonomy(taxonomy), out, text_column, labels_column)
     console = _console()
     console.print(f"read {summary.rows_read} rows from {path} (labels from {summary.label_format})", highlight=False)
-    console.print(f"dropped {summary.empty_dropped} empty sentence(s) and {summary.duplicates_dropped} duplicate(s)"
-                  + (f", {len(summary.conflicting_duplicates)} of them with different labels (first kept), "
-                     f"e.g. {summary.conflicting_duplicates[0]!r}" if summary.conflicting_duplicates else ""),
-                  highlight=False)
+    console.print(f"dropped {summary.empty_dropped} empty sentence(s) and {summary.duplicates_dropped} exact "
+                  "duplicate(s) (same sentence, same labels)", highlight=False)
     if summary.unlabelled_as_none:
-        console.print(f"[yellow]{summary.unlabelled_as_none} row(s) had no labels and were stored as 'none'[/]")
+        console.print(f"[yellow]{summary.unlabelled_as_none} row(s) had 0 in every category column and were stored "
+                      "as 'none'[/]")
     counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.most_common())
     console.print(f"wrote {summary.rows_written} gold sentences to {out}/ ({counts})", highlight=False)
     if summary.stale_split:
@@ -112,6 +111,8 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
         cache_dir=cache_dir, silver_min_agreement=silver_min_agreement, drop_rejected=drop_rejected,
         drop_duplicates=drop_duplicates,
     )
+    if options.out_dir.exists() and not options.out_dir.is_dir():
+        raise FactoryError(f"--out {options.out_dir} is a file; compare writes a folder")
     console = _console()
     result = run_compare(options, _taxonomy(taxonomy), console)
     write_report(result, console)
@@ -172,13 +173,14 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--id-column", default=None, help="--notes tables: column holding the note id (default: row number).")
 @click.option("--out", type=PathType, default=None, help="Output folder (default: data/predictions/<timestamp>).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier `predict` output in --out (nothing else is replaced).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
-def predict(model_dir, input_path, as_notes, text_column, id_column, out, cache_dir) -> None:
+def predict(model_dir, input_path, as_notes, text_column, id_column, out, overwrite, cache_dir) -> None:
     """Label sentences with a trained classifier; writes Parquet with labels and per-category scores."""
     from factory.trainer.predict import default_out_dir, predict as run_predict
 
     target, frame = run_predict(model_dir, input_path, out or default_out_dir(), text_column, cache_dir,
-                                notes=as_notes, id_column=id_column)
+                                notes=as_notes, id_column=id_column, overwrite=overwrite)
     positives = frame.filter(~pl_is_none(frame)).height
     _console().print(f"labelled {frame.height} sentence(s), {positives} AD-related; wrote {target}", highlight=False)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import json
+
 import numpy as np
 import polars as pl
 
 from factory.data.corpus import Sentence, iter_notes, split_sentences
 from factory.data.rows import CORE_SCHEMA, text_row_id, write_parquet_atomic
+from factory.data.store import atomic_write_json, utc_now
 from factory.core.errors import FactoryError
 from factory.data.gold import read_records
 from factory.core.paths import CACHE_DIR, DATA_DIR
@@ -18,6 +21,9 @@ from factory.trainer.classifiers import load_model
 
 DEFAULT_PREDICTIONS_DIR = DATA_DIR / "predictions"
 PREDICTED_SOURCE = "predicted"
+PREDICTIONS_SHARD = "part-00000.parquet"
+PREDICT_MARKER = "predict.json"  # names the command that wrote the folder; only such a folder is overwritten
+WRITTEN_BY = "bin/generate predict"
 
 
 def default_out_dir() -> Path:
@@ -53,7 +59,11 @@ def read_input(path: Path, text_column: str = "text") -> tuple[list[str], list[s
                 raise FactoryError(f"{file}: no text column {text_column!r} (use --text-column); columns found: {', '.join(columns)}")
             numbered = ((i, r.get(text_column)) for i, r in enumerate(records, 1))
         for number, text in numbered:
+            if text is not None and not isinstance(text, (str, int, float)):
+                raise FactoryError(f"{file}, row {number}: {text_column!r} is a {type(text).__name__}, not a string")
             text = " ".join(str(text).split()) if text is not None else ""
+            if "\x00" in text:
+                raise FactoryError(f"{file}, line/row {number}: the sentence contains a NUL character; remove it first")
             if text:
                 texts.append(text)
                 origins.append(str(file))
@@ -103,9 +113,45 @@ def predictions_frame(texts: list[str], where: dict[str, pl.Series], probs: np.n
     return pl.DataFrame(columns)
 
 
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """`out_dir` may be new or empty; an earlier predict output only with `overwrite`; anything else never."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise FactoryError(f"--out {out_dir} is a file; predict writes a folder")
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return
+    if not _is_own_output(out_dir, entries):
+        raise FactoryError(f"--out {out_dir} is not empty and is not an earlier `predict` output (no {PREDICT_MARKER}); "
+                           "nothing was changed. Choose a new folder")
+    if not overwrite:
+        raise FactoryError(f"--out {out_dir} holds an earlier prediction; pass --overwrite to replace it, "
+                           "or choose a new folder")
+
+
+def _is_own_output(out_dir: Path, entries: list[Path]) -> bool:
+    marker = out_dir / PREDICT_MARKER
+    if marker.is_file():
+        try:
+            return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == WRITTEN_BY
+        except (OSError, ValueError, AttributeError):
+            return False
+    # Written before the marker existed: only the predictions shard, with its model_dir column.
+    if [p.name for p in entries] != [PREDICTIONS_SHARD]:
+        return False
+    try:
+        return "model_dir" in pl.read_parquet_schema(out_dir / PREDICTIONS_SHARD)
+    except (pl.exceptions.PolarsError, OSError):
+        return False
+
+
 def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str = "text",
-            cache_dir: Path | None = CACHE_DIR, notes: bool = False, id_column: str | None = None) -> tuple[Path, pl.DataFrame]:
+            cache_dir: Path | None = CACHE_DIR, notes: bool = False, id_column: str | None = None,
+            overwrite: bool = False) -> tuple[Path, pl.DataFrame]:
     """Sentences one per line / row (`notes=False`), or notes split into sentences (`notes=True`)."""
+    check_out_dir(out_dir, overwrite)  # before the model loads: a refused --out costs nothing
     model = load_model(model_dir, cache_dir)
     if notes:
         sentences = read_notes(input_path, text_column, id_column)
@@ -115,6 +161,9 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
         where = lines_columns(origins, lines)
     probs = model.predict_proba(texts)
     frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir))
-    target = Path(out_dir) / "part-00000.parquet"
+    target = Path(out_dir) / PREDICTIONS_SHARD
     write_parquet_atomic(frame, target)
+    atomic_write_json(Path(out_dir) / PREDICT_MARKER, {
+        "written_by": WRITTEN_BY, "model": str(model_dir), "input": str(input_path), "notes": notes,
+        "rows": frame.height, "created_at": utc_now().isoformat()})
     return target, frame
