@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -87,7 +88,9 @@ def _gold_texts(path: Path):
     return (t for t in frame.get_column("text").cast(pl.String).to_list() if t)
 
 
-def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text_column: str):
+def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text_column: str, chars: int = 0):
+    """The n-gram index of the references. Reading the notes shows a progress bar over their characters
+    (`chars`, from validate_notes), advanced within a note too, so one huge note does not look like a hang."""
     from factory.quality.phi import ShingleIndex
 
     if notes is None and gold is None:
@@ -95,10 +98,13 @@ def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text
     index = ShingleIndex(n=ngram)
     counts = {}
     if notes is not None:
-        from factory.data.corpus import iter_notes, iter_sentences
+        from factory.core.progress import progress_bar
 
         before = index.sentences
-        index.add(s.text for s in iter_sentences(iter_notes(notes, text_column)))
+        with progress_bar("chars") as progress:
+            task = progress.add_task(f"reading notes {notes}", total=chars or None)
+            index.add(_note_texts_with_progress(notes, text_column, progress, task))
+            progress.update(task, completed=chars)
         counts["notes_sentences"] = index.sentences - before
     if gold is not None:
         before = index.sentences
@@ -106,6 +112,23 @@ def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text
         counts["gold_sentences"] = index.sentences - before
     counts["reference_ngrams"] = index.size
     return index, counts
+
+
+def _note_texts_with_progress(notes: Path, text_column: str, progress, task):
+    from factory.data.corpus import iter_notes, iter_sentences
+
+    done = 0
+
+    def counted():
+        nonlocal done
+        for note in iter_notes(notes, text_column):
+            yield note
+            done += len(note.text)
+            progress.update(task, completed=done)
+
+    for sentence in iter_sentences(counted()):
+        progress.update(task, completed=done + sentence.char_end)
+        yield sentence.text
 
 
 @click.command("check-phi")
@@ -126,10 +149,19 @@ def check_phi(run_dir: Path, notes: Path | None, text_column: str, gold: Path | 
     from factory.data.run_folder import Run
 
     bronze = _load_bronze(run_dir)
+    notes_chars = 0
+    if notes is not None:  # a broken notes file fails here, before anything is written
+        from factory.data.corpus import validate_notes
+
+        with console.status(f"checking notes {notes}"):
+            notes_check = validate_notes(notes, text_column)
+        notes_chars = notes_check.chars
+        for decision in notes_check.decisions():
+            console.print(f"[yellow]note:[/] {decision}", highlight=False)
     run = Run.open(run_dir)  # the run lock: no synthesize may append while we scan
     bronze = _load_bronze(run_dir)  # re-read under the lock
+    index, ref_counts = _build_overlap_index(notes, gold, ngram, text_column, notes_chars)
     with console.status("loading PHI scanner" + ("" if no_ner else " (spaCy model)")):
-        index, ref_counts = _build_overlap_index(notes, gold, ngram, text_column)
         scanner = PhiScanner(use_ner=not no_ner, overlap=index)
     if not no_ner and scanner.ner is None:
         console.print("[yellow]presidio/spaCy not installed: scanning with rules only (untitled names are missed)[/]")
@@ -277,6 +309,25 @@ def _overlap_line(scan: dict) -> str:
     return f"no exported sentence shares a {scan.get('ngram', '?')}-word run with {' or '.join(parts)}."
 
 
+_DATASET_FOLDER = re.compile(r"^(?:silver|bronze|gold|failed)(?:_[a-z0-9_]+)?$")
+
+
+def _refuse_out_inside_datasets(run_dir: Path, out: Path) -> None:
+    """A bundle inside silver/, bronze/, failed/ or a <dataset>_<kind> side table would sit among the run's
+    own shards (and a later reader might take it for them)."""
+    run, target = run_dir.expanduser().resolve(), out.expanduser().resolve()
+    try:
+        parts = target.relative_to(run).parts
+    except ValueError:
+        return
+    if not parts:
+        raise FactoryError(f"--out {out} is the run folder itself; choose a new folder, e.g. {run_dir / 'share'}")
+    top = parts[0]
+    if _DATASET_FOLDER.match(top) or shard_paths(run / top):
+        raise FactoryError(f"--out {out} is inside the run's dataset folder {top}/; choose a folder outside "
+                           f"silver/, bronze/, failed/ and the side tables, e.g. {run_dir / 'share'}")
+
+
 @click.command("export")
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to export bronze from.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
@@ -287,6 +338,7 @@ def export(run_dir: Path, out: Path, license_text: str) -> None:
     """Build a shareable bundle: bronze rows that passed check-phi, DATACARD.md, manifest.json (bronze only)."""
     from factory.data.run_folder import Run
 
+    _refuse_out_inside_datasets(run_dir, out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FactoryError(f"--out {out} exists and is not empty; choose a new folder")
     bronze = _load_bronze(run_dir)
