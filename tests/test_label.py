@@ -43,7 +43,8 @@ def test_silver_rows_follow_the_contract(notes_dir, taxonomy, make_context):
     failed = pl.read_parquet(ctx.run.out / "failed")
     assert failed["text"].to_list() == ["BP 132/84."]
     assert "truncated" in failed["error"][0] and failed["task"][0] == "label"
-    assert stats.failed == 1 and len(engine.calls) == 3 + 1  # 3 shards + one retry of the truncated output
+    # one stream window (all 5 sentences) + one retry of the truncated output, with the doubled budget
+    assert stats.failed == 1 and [len(r) for r, _ in engine.calls] == [5, 1] and engine.calls[1][1].max_tokens == 2 * engine.calls[0][1].max_tokens
 
 
 def test_every_silver_row_validates_against_the_schema(notes_dir, taxonomy, make_context):
@@ -84,7 +85,8 @@ def test_silver_loads_with_hugging_face_datasets(notes_dir, taxonomy, make_conte
 
 
 def test_run_label_streams_its_input(taxonomy, make_context):
-    """The corpus is consumed shard by shard: shard 1 is committed before sentence 3 is even read."""
+    """The corpus is consumed as labelling goes: the first rows are committed long before the last sentence
+    is read, and the engine sees the stream in windows, not the whole corpus at once."""
     from factory.data.corpus import Sentence
 
     engine = FakeEngine(_keyword_labeller)
@@ -92,11 +94,12 @@ def test_run_label_streams_its_input(taxonomy, make_context):
     pulled = []
 
     def sentences():
-        for i in range(5):
+        for i in range(600):
             pulled.append(i)
-            if i == 3:  # sentences 0-1 form shard 1: committed before sentence 3 is read
-                assert len(list((ctx.run.out / "silver").glob("part-*.parquet"))) >= 1
+            if i == 520:  # two windows of 256 were labelled and committed before this sentence is read
+                assert len(list((ctx.run.out / "silver").glob("part-*.parquet"))) >= 2
             yield Sentence("n", i, 0, 10, f"Sentence number {i} is here.")
 
-    stats = run_label(sentences(), taxonomy, ctx, shard_size=2)
-    assert pulled == [0, 1, 2, 3, 4] and stats.rows == 5 and len(engine.calls) == 3
+    stats = run_label(sentences(), taxonomy, ctx, shard_size=100)
+    assert pulled == list(range(600)) and stats.rows == 600
+    assert [len(requests) for requests, _ in engine.calls] == [256, 256, 88]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "factory"
 # Lower index = lower layer. Layers on one row may not import each other.
-LAYERS = [["core"], ["data"], ["engines"], ["stages"], ["trainer"], ["quality"], ["bench", "scale", "review"], ["cli"]]
+LAYERS = [["core"], ["data"], ["engines"], ["stages"], ["trainer"], ["quality"], ["bench", "review"], ["cli"]]
 RANK = {name: rank for rank, row in enumerate(LAYERS) for name in row}
 
 

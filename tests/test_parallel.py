@@ -9,7 +9,7 @@ from factory.engines.base import EngineConfig, Request
 from factory.engines.trivial import TrivialEngine
 from factory.core.errors import FactoryError
 from factory.stages.label import Labeler
-from factory.engines.pool import ReplicaEngine, replica_environment, split_evenly
+from factory.engines.pool import ReplicaPool, replica_environment, split_evenly
 
 
 def test_split_evenly_keeps_order_and_balances():
@@ -33,7 +33,7 @@ def test_replicas_return_what_one_engine_returns_in_order(taxonomy):
     requests = [Request(labeler.chat(f"She forgot appointment {i}."), seed=i) for i in range(9)]
     config = EngineConfig(model_path="unused")
     expected = TrivialEngine(config).generate(requests, labeler.schema, _sampling())
-    with ReplicaEngine("factory.engines.trivial:TrivialEngine", config, replicas=2) as engine:
+    with ReplicaPool("factory.engines.trivial:TrivialEngine", config, replicas=2) as engine:
         assert engine.generate(requests, labeler.schema, _sampling()) == expected
         assert engine.generate(requests[:1], labeler.schema, _sampling()) == expected[:1]  # a replica may idle
         assert engine.workers_used() == ["replica-0", "replica-1"]
@@ -41,7 +41,7 @@ def test_replicas_return_what_one_engine_returns_in_order(taxonomy):
 
 def test_a_replica_that_cannot_start_is_one_clear_error():
     with pytest.raises(FactoryError, match="engine replica failed: ModuleNotFoundError"):
-        ReplicaEngine("factory.no_such_module:Engine", EngineConfig(model_path="m"), replicas=2)
+        ReplicaPool("factory.no_such_module:Engine", EngineConfig(model_path="m"), replicas=2)
 
 
 def _sampling():

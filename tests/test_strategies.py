@@ -6,7 +6,8 @@ from factory.data.rows import Rows
 from factory.engines.base import RawOutput, Result
 from factory.quality.strategy_eval import evaluate_strategies, score_against_gold
 from factory.stages.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, Labelled, PerCategoryStrategy,
-                                       answer_schema, build_strategy, run_label_with_strategy, yes_probability)
+                                       answer_schema, build_strategy, yes_probability)
+from factory.stages.label import run_label
 from factory.core.errors import FactoryError
 from tests.conftest import FakeEngine, json_output, toy_records
 from tests.quality_helpers import release
@@ -134,11 +135,11 @@ def test_label_with_a_strategy_writes_silver_rows(notes_dir, taxonomy, make_cont
 
     sentences = list(iter_sentences(iter_notes(notes_dir)))
     ctx = make_context(FakeEngine(lambda *a: None), out=tmp_path / "run")
-    stats = run_label_with_strategy(sentences, taxonomy, ctx, EmbeddingStrategy(taxonomy, _gold()))
+    stats = run_label(sentences, taxonomy, ctx, strategy=EmbeddingStrategy(taxonomy, _gold()))
     release(ctx)
     silver = pl.read_parquet(tmp_path / "run" / "silver")
     assert dict(silver.schema) == SILVER_SCHEMA and silver.height == stats.rows == len(sentences)
     assert (silver["engine"] == "embedding").all() and (silver["evidence"] == "").all()
-    again = run_label_with_strategy(sentences, taxonomy, make_context(FakeEngine(lambda *a: None), out=tmp_path / "run"),
-                                    EmbeddingStrategy(taxonomy, _gold()))
+    again = run_label(sentences, taxonomy, make_context(FakeEngine(lambda *a: None), out=tmp_path / "run"),
+                      strategy=EmbeddingStrategy(taxonomy, _gold()))
     assert again.skipped == len(sentences) and again.rows == 0

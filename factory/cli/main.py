@@ -13,11 +13,13 @@ import traceback
 import click
 
 from factory.core.errors import FactoryError
+from factory.core.lifetime import children_die_with_this_process, terminate_like_interrupt
 from factory.core.offline import force_offline
 
 force_offline()  # before anything imports transformers, vLLM or Outlines
+children_die_with_this_process()
 
-from factory.cli import generate, housekeeping, privacy, quality, trainer  # noqa: E402
+from factory.cli import generate, housekeeping, privacy, quality, review, trainer  # noqa: E402
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,16 +42,17 @@ def main() -> None:
 # Pipeline order: generate, judge, gate and share, train and compare, then housekeeping.
 for _command in (generate.label, generate.synthesize, quality.check, quality.consistency, quality.dedup,
                  privacy.check_phi, privacy.export, trainer.gold, trainer.compare, trainer.train, trainer.predict,
-                 quality.quality, housekeeping.schemas, housekeeping.prepare_model, housekeeping.runs):
+                 quality.quality, review.review, housekeeping.schemas, housekeeping.prepare_model, housekeeping.runs):
     main.add_command(_command)
 
 
 def run() -> None:
     """Entry point: one line for a user error, a traceback only when FACTORY_DEBUG=1."""
+    terminate_like_interrupt()
     try:
         main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click reports Ctrl-C as Abort
+        click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -57,9 +60,6 @@ def run() -> None:
     except FactoryError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
-        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("FACTORY_DEBUG"):
             traceback.print_exc()

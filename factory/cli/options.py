@@ -11,16 +11,17 @@ from factory.core.progress import console, summary_table
 from factory.engines import ENGINES
 from factory.engines.base import EngineConfig, Sampling
 
-def ray_options(what: str):
-    """--ray, --workers, --ray-address: the multi-node scale-out of an LLM stage."""
+def ray_options():
+    """--ray, --workers, --ray-address: every LLM stage can spread its requests over engine actors of a
+    Ray cluster (the driver keeps committing, so rows, keys and resume are those of one process)."""
 
     def decorate(func):
         options = [
-            click.option("--ray", "use_ray", is_flag=True, help=what),
+            click.option("--ray", "use_ray", is_flag=True,
+                         help="Run the engines as Ray actors (a private local cluster unless --ray-address)."),
             click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="--ray: engine actors."),
             click.option("--ray-address", default=None,
-                         help="--ray: join this running Ray cluster (default: a private local one on 127.0.0.1). The "
-                              "run folder must be on storage every node can read."),
+                         help="--ray: join this running Ray cluster (default: a private local one on 127.0.0.1)."),
         ]
         for option in reversed(options):
             func = option(func)
@@ -58,7 +59,10 @@ def engine_options(default_temperature: float, default_max_tokens: int):
                          show_default=True, help="vLLM structured-output backend."),
             click.option("--batch-size", type=click.IntRange(min=1), default=None,
                          help="Sequences decoded together (default: 64 for vLLM, 16 for transformers)."),
-            click.option("--enforce-eager", is_flag=True, help="vLLM: skip torch.compile (starts ~15 s faster; decoding speed vs compiled: see README, Benchmarks)."),
+            click.option("--compile", "compile_graph", is_flag=True,
+                         help="vLLM: torch.compile the model (the default on GPUs; on CPU it bought nothing measurable "
+                              "and cost ~100 s on a cold cache, so CPU runs eager unless this is given)."),
+            click.option("--enforce-eager", is_flag=True, help="vLLM: never compile, on any device."),
             click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
                          help="vLLM: GPUs to shard the model over."),
             click.option("--data-parallel-size", type=click.IntRange(min=1), default=1, show_default=True,
@@ -81,11 +85,17 @@ def engine_config(opts: dict, model_path: Path) -> EngineConfig:
         seed=opts["seed"],
         max_model_len=opts["max_model_len"],
         structured_backend=opts["structured_backend"],
-        enforce_eager=opts["enforce_eager"],
+        enforce_eager=opts["enforce_eager"] or (not opts.get("compile_graph") and not cuda_visible()),
         batch_size=opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16),
         tensor_parallel_size=opts["tensor_parallel_size"],
         device=opts["device"],
     )
+
+
+def cuda_visible() -> bool:
+    from factory.engines.pool import visible_gpus
+
+    return visible_gpus() > 0
 
 
 def stage_context(opts: dict):
@@ -103,13 +113,13 @@ def stage_context(opts: dict):
         replicas = opts["data_parallel_size"]
         with console.status(f"starting {opts['engine']} engine on {model.path.name} (vLLM compiles on first start)"):
             if opts.get("use_ray"):
-                from factory.engines.ray_pool import RayEngine
+                from factory.engines.ray_pool import RayPool
 
-                return RayEngine(opts["engine"], config, opts["workers"], opts.get("ray_address"))
+                return RayPool(opts["engine"], config, opts["workers"], opts.get("ray_address"))
             if replicas > 1:
-                from factory.engines.pool import ReplicaEngine
+                from factory.engines.pool import ReplicaPool
 
-                return ReplicaEngine(opts["engine"], config, replicas)
+                return ReplicaPool(opts["engine"], config, replicas)
             return load_engine(opts["engine"], config)
 
     return StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
@@ -131,18 +141,9 @@ def warn_shared_leading_tokens(taxonomy, model_path: Path) -> None:
                       "model; give them distinct `choice` strings in the taxonomy[/]", highlight=False)
 
 
-def finish_stage(ctx, stats, dataset: str) -> None:
+def report_stage(ctx, stats, dataset: str) -> None:
+    """The end of an LLM stage on the terminal (the runner already recorded it in the manifest)."""
     output = ctx.run.out / dataset
-    info = {
-        "rows": stats.rows, "failed": stats.failed, "skipped": stats.skipped, "requests": stats.requests,
-        "completion_tokens": stats.completion_tokens, "seconds": round(stats.seconds, 2),
-        "engine_start_seconds": round(stats.engine_start_seconds, 2),
-        "engine": ctx.engine_name, "model_path": str(ctx.model.path), "model_hash": ctx.model.hash,
-        **({"workers_used": workers} if (workers := stats.workers_used or ctx.workers_used) else {}),
-        **({"short_categories": stats.short} if stats.short else {}),
-        "sampling": ctx.sampling.to_json(), "seed": ctx.seed,
-    }
-    ctx.run.record_stage(dataset, info)
     console.print(summary_table(f"run {ctx.run.run_id}", [stats.summary(str(output))]))
     if stats.short:
         shortfall = ", ".join(f"{cid} {kept}" for cid, kept in stats.short.items())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from factory.cli.options import engine_options, finish_stage, stage_context
+from factory.cli.options import check_scale_out, engine_options, ray_options, report_stage, stage_context
 from factory.core.errors import FactoryError
 from factory.core.progress import console
 
@@ -22,7 +22,7 @@ def run_engine_options(default_temperature: float, default_max_tokens: int):
     """The shared LLM options, with `--run DIR` (an existing run folder) in place of `--out`."""
 
     def decorate(func):
-        func = engine_options(default_temperature, default_max_tokens)(func)
+        func = engine_options(default_temperature, default_max_tokens)(ray_options()(func))
         func.__click_params__ = [p for p in func.__click_params__ if p.name != "out"]
         return click.option("--run", "run_dir", type=PathType, required=True, help="Run folder to judge.")(func)
 
@@ -49,15 +49,11 @@ def check(dataset: str, run_dir: Path, **opts) -> None:
     datasets = [d for d in CHECKED_DATASETS if dataset in (d, "both") and (dataset != "both" or shard_paths(run_dir / d))]
     if not datasets:
         raise FactoryError(f"no silver or bronze shards in {run_dir}")
-    ctx = stage_context({**opts, "out": run_dir})
-    try:
+    check_scale_out(opts)
+    with stage_context({**opts, "out": run_dir}) as ctx:  # one engine judges both datasets
         for name in datasets:
-            ctx.run.mark_running(f"{name}_check")
-            stats = run_check(run_dir, name, taxonomy, ctx, limit=opts["limit"])
-            finish_stage(ctx, stats, f"{name}_check")
+            report_stage(ctx, run_check(run_dir, name, taxonomy, ctx, limit=opts["limit"]), f"{name}_check")
             _print_verdicts(run_dir, name)
-    finally:
-        ctx.close()
 
 
 def _print_verdicts(run_dir: Path, dataset: str) -> None:
@@ -89,15 +85,12 @@ def consistency(samples: int, logprobs: bool, run_dir: Path, **opts) -> None:
 
     run_dir = _existing_run(run_dir)
     taxonomy = load_taxonomy(opts["taxonomy"])
-    ctx = stage_context({**opts, "out": run_dir})
-    if logprobs:
-        ctx.sampling = replace(ctx.sampling, logprobs=1)
-    ctx.run.mark_running("silver_consistency")
-    try:
+    check_scale_out(opts)
+    with stage_context({**opts, "out": run_dir}) as ctx:
+        if logprobs:
+            ctx.sampling = replace(ctx.sampling, logprobs=1)
         stats = run_consistency(run_dir, taxonomy, ctx, samples=samples, limit=opts["limit"])
-    finally:
-        ctx.close()
-    finish_stage(ctx, stats, "silver_consistency")
+    report_stage(ctx, stats, "silver_consistency")
     table = current_agreement(run_dir)
     if table is not None and table.height:
         console.print(f"mean agreement {table['agreement'].mean():.2f}; silver equals the majority on "

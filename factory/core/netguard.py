@@ -3,7 +3,7 @@
 Offline environment variables only ask libraries to behave; this guard enforces it. A Python audit
 hook sees every `socket.connect` and every DNS lookup, and raises for any address outside loopback,
 naming the code that tried. Child processes (vLLM's engine core, Ray workers) install the same hook at
-start-up through the `sitecustomize` module in `factory/_guard/`, which `install()` puts on PYTHONPATH.
+start-up through the `sitecustomize` module in `factory/core/_guard/`, which `install()` puts on PYTHONPATH.
 """
 
 from __future__ import annotations

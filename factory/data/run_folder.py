@@ -74,6 +74,13 @@ class Run:
         self.manifest["stages"][stage] = {**previous, "state": "running", "started_at": utc_now().isoformat()}
         atomic_write_json(self.out / MANIFEST, self.manifest)
 
+    def mark_interrupted(self, stage: str, why: str) -> None:
+        """A stage that stopped early (Ctrl-C, SIGTERM, an error) is listed as such, never as running."""
+        previous = self.manifest["stages"].get(stage, {})
+        self.manifest["stages"][stage] = {**previous, "state": "interrupted", "stopped_by": why,
+                                          "stopped_at": utc_now().isoformat()}
+        atomic_write_json(self.out / MANIFEST, self.manifest)
+
     def bind_identity(self, stage: str, identity: dict) -> None:
         """A run folder holds one identity per dataset: a changed model, prompt, taxonomy, sampling or seed
         must go to a new folder instead of mixing with rows made under the old one."""

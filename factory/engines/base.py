@@ -65,6 +65,17 @@ class Result:
         return self.error is None
 
 
+def retry_budgets(sampling: Sampling, factor: int) -> list[Sampling]:
+    """The one retry policy: the first attempt, then one more with `factor` times the token budget."""
+    return [sampling, replace(sampling, max_tokens=sampling.max_tokens * factor)]
+
+
+def to_result(raw: RawOutput, attempt: int, validator) -> Result:
+    parsed, error = check_output(raw, validator)
+    return Result(parsed=parsed, raw=raw.text, finish_reason=raw.finish_reason, prompt_tokens=raw.prompt_tokens,
+                  completion_tokens=raw.completion_tokens, attempts=attempt, error=error, logprobs=raw.logprobs)
+
+
 def check_output(raw: RawOutput, validator: jsonschema.protocols.Validator) -> tuple[dict | None, str | None]:
     """Return (parsed, None) for a complete, schema-valid output, else (None, reason)."""
     if raw.finish_reason == "length":
@@ -94,28 +105,26 @@ class Engine(ABC):
         validator = jsonschema.Draft202012Validator(schema)
         results: list[Result | None] = [None] * len(requests)
         pending = list(range(len(requests)))
-        budgets = [sampling, replace(sampling, max_tokens=sampling.max_tokens * self.retry_token_factor)]
-        for attempt, budget in enumerate(budgets, start=1):
+        for attempt, budget in enumerate(retry_budgets(sampling, self.retry_token_factor), start=1):
             if not pending:
                 break
             raws = self._generate_raw([requests[i] for i in pending], schema, budget)
             still_failing = []
             for index, raw in zip(pending, raws, strict=True):
-                parsed, error = check_output(raw, validator)
-                results[index] = Result(
-                    parsed=parsed,
-                    raw=raw.text,
-                    finish_reason=raw.finish_reason,
-                    prompt_tokens=raw.prompt_tokens,
-                    completion_tokens=raw.completion_tokens,
-                    attempts=attempt,
-                    error=error,
-                    logprobs=raw.logprobs,
-                )
-                if error is not None:
+                results[index] = to_result(raw, attempt, validator)
+                if results[index].error is not None:
                     still_failing.append(index)
             pending = still_failing
         return [r for r in results if r is not None]
+
+    def open_stream(self, schema: dict, sampling: Sampling) -> EngineStream:
+        """A stream the stage runner keeps full: requests go in as they are ready, results come out as they
+        finish. This default collects what was submitted and generates it as one batch at each poll; a
+        backend that can add requests to a running batch (vLLM) overrides it."""
+        return BatchStream(self, schema, sampling)
+
+    # Requests a runner keeps submitted ahead of the results it has: enough to fill a batch several times over.
+    stream_window = 256
 
     def generate_unconstrained(self, requests: list[Request], sampling: Sampling) -> list[RawOutput]:
         """Free generation, no schema and no validation: only for measuring what the constraint costs."""
@@ -152,3 +161,43 @@ class EngineConfig:
     dtype: str = "bfloat16"
     tensor_parallel_size: int = 1
     device: str = "auto"  # transformers backend: auto (CUDA when visible, else CPU) | cpu | cuda | cuda:N
+
+
+class EngineStream:
+    """Requests in, validated results out, in completion order. `submit` never blocks; `poll` advances
+    generation and returns the (tag, Result) pairs that finished (after their retry, if one was needed)."""
+
+    def submit(self, tag: object, request: Request) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> list[tuple[object, Result]]:
+        raise NotImplementedError
+
+    @property
+    def in_flight(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop what is still in flight (an interrupted stage)."""
+
+
+class BatchStream(EngineStream):
+    """The stream of a batch-only engine: each poll generates everything submitted since the last one."""
+
+    def __init__(self, engine: Engine, schema: dict, sampling: Sampling):
+        self.engine, self.schema, self.sampling = engine, schema, sampling
+        self._queue: list[tuple[object, Request]] = []
+
+    def submit(self, tag: object, request: Request) -> None:
+        self._queue.append((tag, request))
+
+    def poll(self) -> list[tuple[object, Result]]:
+        queue, self._queue = self._queue, []
+        if not queue:
+            return []
+        results = self.engine.generate([request for _, request in queue], self.schema, self.sampling)
+        return [(tag, result) for (tag, _), result in zip(queue, results, strict=True)]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue)

@@ -1,10 +1,15 @@
-"""Data parallelism on one machine: N engine replicas in worker processes behind the one Engine interface.
+"""Engine pools: N engines behind the one Engine interface, for data parallelism.
 
-Each replica is a full engine (vLLM with its own tensor-parallel group, or any other backend) in its own
-process; a batch is cut into N contiguous parts, generated concurrently, and reassembled in order. Per-
-request seeds make each output independent of which replica produced it, so rows and row ids are the
-same as with one engine. On CPU each replica gets its own cores (vLLM-CPU binds its OpenMP threads);
-on CUDA each gets its own `tensor_parallel_size` GPUs.
+A pool cuts each batch into N contiguous parts, one per worker, generates them concurrently and
+reassembles the results in order. Per-request seeds make each output independent of the worker that
+produced it, so rows and row ids are those of one engine. The fan-out and reassembly are written once
+here (`EnginePool`); a pool differs only in its transport:
+
+- `ReplicaPool` (`--data-parallel-size N`): worker processes on this machine, talking over pipes;
+- `RayPool` (`--ray`, factory/engines/ray_pool.py): Ray actors on a local or remote Ray cluster.
+
+On CPU each worker gets its own cores (vLLM-CPU binds its OpenMP threads); on CUDA its own
+`tensor_parallel_size` GPUs. Each worker validates and retries itself (`Engine.generate`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import multiprocessing as mp
 import os
 from dataclasses import asdict
 
+from factory.core.errors import FactoryError
 from factory.engines import load_engine
 from factory.engines.base import Engine, EngineConfig, RawOutput, Request, Result, Sampling
-from factory.core.errors import FactoryError
 
 
 def split_evenly(items: list, parts: int) -> list[list]:
@@ -27,6 +32,44 @@ def split_evenly(items: list, parts: int) -> list[list]:
         out.append(items[start:end])
         start = end
     return out
+
+
+def visible_gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+class EnginePool(Engine):
+    """Fan-out and reassembly over `self.workers`; subclasses say how a part is sent and received."""
+
+    name = "pool"
+    workers: list
+
+    def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
+        raise NotImplementedError  # generate() is overridden: each worker validates and retries itself
+
+    def generate(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[Result]:
+        parts = split_evenly(requests, len(self.workers))
+        sent = [(worker, self._send(worker, part, schema, sampling)) for worker, part in zip(self.workers, parts) if part]
+        results: list[Result] = []
+        for worker, ticket in sent:
+            results.extend(self._receive(worker, ticket))
+        return results
+
+    @property
+    def stream_window(self) -> int:
+        return 256 * len(self.workers)
+
+    def _send(self, worker, part: list[Request], schema: dict, sampling: Sampling):
+        """Start generating `part` on `worker`; return what `_receive` needs to collect it."""
+        raise NotImplementedError
+
+    def _receive(self, worker, ticket) -> list[Result]:
+        raise NotImplementedError
 
 
 def replica_environment(index: int, replicas: int, config: EngineConfig, cores: list[int], gpus: int) -> dict[str, str]:
@@ -42,6 +85,9 @@ def replica_environment(index: int, replicas: int, config: EngineConfig, cores: 
 
 def _serve(conn, engine_name: str, config: dict, env: dict[str, str]) -> None:
     os.environ.update(env)  # before the engine (and vLLM) is imported in this process
+    from factory.core.lifetime import die_with_parent
+
+    die_with_parent()
     try:
         engine = load_engine(engine_name, EngineConfig(**config))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
@@ -60,25 +106,16 @@ def _serve(conn, engine_name: str, config: dict, env: dict[str, str]) -> None:
     engine.close()
 
 
-def _visible_gpus() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:
-        return 0
-
-
-class ReplicaEngine(Engine):
-    """`replicas` copies of engine `engine_name`, each in a spawned process."""
+class ReplicaPool(EnginePool):
+    """`replicas` copies of engine `engine_name`, each in a spawned process on this machine."""
 
     def __init__(self, engine_name: str, config: EngineConfig, replicas: int):
         self.name = engine_name
         self.config = config
         context = mp.get_context("spawn")  # vLLM and CUDA cannot be forked
         cores = sorted(os.sched_getaffinity(0))
-        gpus = _visible_gpus() if engine_name == "vllm" else 0
-        self._workers = []
+        gpus = visible_gpus() if engine_name == "vllm" else 0
+        self.workers = []
         self._used: set[int] = set()
         for index in range(replicas):
             env = replica_environment(index, replicas, config, cores, gpus)
@@ -86,53 +123,43 @@ class ReplicaEngine(Engine):
             # not a daemon: vLLM starts its own engine-core process inside each replica
             process = context.Process(target=_serve, args=(child, engine_name, asdict(config), env), daemon=False)
             process.start()
-            self._workers.append((process, parent))
-        started = [self._receive(conn) for _, conn in self._workers]  # replicas load concurrently; wait for all
+            self.workers.append((index, process, parent))
+        started = [self._message(conn) for _, _, conn in self.workers]  # replicas load concurrently; wait for all
         failed = [payload for status, payload in started if status == "error"]
         if failed:
             self.close()
             raise FactoryError(f"engine replica failed: {failed[0]}")
 
     @staticmethod
-    def _receive(conn) -> tuple[str, object]:
+    def _message(conn) -> tuple[str, object]:
         try:
             return conn.recv()
         except EOFError:
             return "error", "the replica process exited unexpectedly"
 
-    def _expect(self, conn):
-        status, payload = self._receive(conn)
+    def _send(self, worker, part, schema, sampling):
+        index, _, conn = worker
+        conn.send((part, schema, sampling))
+        self._used.add(index)
+        return conn
+
+    def _receive(self, worker, conn) -> list[Result]:
+        status, payload = self._message(conn)
         if status == "error":
             raise FactoryError(f"engine replica failed: {payload}")
         return payload
-
-    def _generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
-        raise NotImplementedError  # generate() is overridden: each replica validates and retries itself
-
-    def generate(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[Result]:
-        parts = split_evenly(requests, len(self._workers))
-        busy = []
-        for index, ((_, conn), part) in enumerate(zip(self._workers, parts, strict=True)):
-            if part:
-                conn.send((part, schema, sampling))
-                busy.append(conn)
-                self._used.add(index)
-        results: list[Result] = []
-        for conn in busy:
-            results.extend(self._expect(conn))
-        return results
 
     def workers_used(self) -> list[str]:
         return [f"replica-{index}" for index in sorted(self._used)]
 
     def close(self) -> None:
-        workers, self._workers = getattr(self, "_workers", []), []
-        for process, conn in workers:
+        workers, self.workers = getattr(self, "workers", []), []
+        for _, process, conn in workers:
             try:
                 conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-        for process, _ in workers:
+        for _, process, _ in workers:
             process.join(timeout=60)
             if process.is_alive():
                 process.terminate()

@@ -1,9 +1,10 @@
-"""Engine replicas as Ray actors: the scale-out of every stage that calls `ctx.engine` (synthesis first).
+"""Engines as Ray actors (`--ray` on any LLM stage): the transport of a `RayPool`, and the private
+loopback-only Ray cluster it starts.
 
-`label --ray` runs as a Ray Data pipeline (factory/ray_label.py). Synthesis plans its requests in waves
-(each wave asks only for what the categories still lack), so it keeps its single-process loop and hands
-each wave to this engine: a pool of actors, one engine each, started once for the whole job on the same
-Ray cluster, with the same core binding, loopback-only cluster and network guard as the label pipeline.
+Ray starts with usage stats off, no dashboard, token auth off, its temp dir under data/cache/ and every
+address on loopback. Its processes inherit the network guard (PYTHONPATH + FACTORY_NETGUARD): Ray's own
+cloud-metadata probe is refused and logged inside Ray's dashboard process and never reaches the network.
+On CPU each actor binds its engine to its own cores; on a cluster with GPUs each gets its own GPUs.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import sys
 from dataclasses import asdict
 
 from factory.engines import load_engine
-from factory.engines.base import Engine, EngineConfig, Request, Result, Sampling
+from factory.engines.base import EngineConfig, Request, Result, Sampling
 from factory.core.errors import FactoryError
 from factory.core.paths import CACHE_DIR, PROJECT_ROOT
-from factory.engines.pool import split_evenly
-
+from factory.engines.pool import EnginePool
 
 ENGINE_START_TIMEOUT_S = 1800  # a cold vLLM compile on a busy 2-core box takes minutes
 _CORES_ACTOR = "factory-core-allocator"
@@ -118,11 +118,11 @@ class EngineActor:
         self.engine.close()
 
 
-class RayEngine(Engine):
-    """`workers` engine actors on a Ray cluster behind the one Engine interface: each `generate` call is
-    cut into contiguous parts, one per actor, and reassembled in order. The driver keeps committing shards
-    and holding the run lock, so any stage (synthesis among them) keeps its exactly-once contract; per-
-    request seeds make each output independent of the actor that produced it."""
+class RayPool(EnginePool):
+    """`workers` engine actors on a Ray cluster behind the one Engine interface (factory/engines/pool.py
+    does the fan-out and reassembly). The driver keeps committing shards and holding the run lock, so
+    every stage keeps its exactly-once contract on Ray; results travel as `Result` objects, logprobs
+    included."""
 
     name = "ray"
 
@@ -136,29 +136,25 @@ class RayEngine(Engine):
         gpus = ray.cluster_resources().get("GPU", 0)
         self._allocator = core_allocator()
         actor = ray.remote(EngineActor).options(num_cpus=threads, num_gpus=config.tensor_parallel_size if gpus else 0)
-        self._actors = [actor.remote(engine, asdict(config), threads, not gpus) for _ in range(workers)]
+        self.workers = [actor.remote(engine, asdict(config), threads, not gpus) for _ in range(workers)]
         self._used: set[str] = set()
         try:  # every engine up before the first request, so a job spreads over all of them
-            ray.get([a.__ray_ready__.remote() for a in self._actors], timeout=ENGINE_START_TIMEOUT_S)
+            ray.get([a.__ray_ready__.remote() for a in self.workers], timeout=ENGINE_START_TIMEOUT_S)
         except Exception as exc:
             self.close()
             raise FactoryError(f"Ray engine actor failed to start: {_last_line(exc)}") from None
 
-    def _generate_raw(self, requests, schema, sampling):
-        raise NotImplementedError  # generate() is overridden: each actor validates and retries itself
+    def _send(self, worker, part, schema, sampling):
+        return worker.generate.remote(part, schema, sampling)
 
-    def generate(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[Result]:
+    def _receive(self, worker, ticket) -> list[Result]:
         import ray
 
-        parts = split_evenly(requests, len(self._actors))
-        futures = [a.generate.remote(part, schema, sampling) for a, part in zip(self._actors, parts, strict=True) if part]
-        results: list[Result] = []
         try:
-            for worker, part_results in ray.get(futures):
-                self._used.add(worker)
-                results.extend(part_results)
+            name, results = ray.get(ticket)
         except ray.exceptions.RayError as exc:
             raise FactoryError(f"Ray engine actor failed: {_last_line(exc)}") from None
+        self._used.add(name)
         return results
 
     def workers_used(self) -> list[str]:
@@ -167,7 +163,7 @@ class RayEngine(Engine):
     def close(self) -> None:
         import ray
 
-        actors, self._actors = getattr(self, "_actors", []), []
+        actors, self.workers = getattr(self, "workers", []), []
         for actor in actors:
             try:
                 ray.get(actor.close.remote(), timeout=60)

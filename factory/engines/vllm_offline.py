@@ -10,7 +10,12 @@ import gc
 import logging
 import os
 
-from factory.engines.base import Engine, EngineConfig, RawOutput, Request, Sampling
+import itertools
+
+import jsonschema
+
+from factory.engines.base import (BatchStream, Engine, EngineConfig, EngineStream, RawOutput, Request, Result, Sampling,
+                                  retry_budgets, to_result)
 from factory.core.errors import FactoryError
 
 STRUCTURED_BACKENDS = ("xgrammar", "outlines", "guidance")
@@ -54,6 +59,68 @@ def _structured_outputs_config(backend: str) -> dict:
     if backend in ("xgrammar", "guidance"):
         return {"backend": backend, "disable_any_whitespace": True}
     return {"backend": backend}
+
+
+def _raw_output(out) -> RawOutput:
+    completion = out.outputs[0]
+    return RawOutput(
+        text=completion.text,
+        finish_reason=str(completion.finish_reason or "stop"),
+        prompt_tokens=len(out.prompt_token_ids or []),
+        completion_tokens=len(completion.token_ids),
+        logprobs=_token_logprobs(completion),
+    )
+
+
+def _can_stream(llm) -> bool:
+    """The stream uses `LLM.chat`'s own two steps (render the chat, add the request) so prompts are
+    rendered exactly as `chat` renders them; both are internal to vLLM, so check they are there."""
+    return all(callable(getattr(llm, name, None)) for name in ("_preprocess_chat", "_add_request")) and all(
+        callable(getattr(llm.llm_engine, name, None)) for name in ("step", "has_unfinished_requests"))
+
+
+class VLLMStream(EngineStream):
+    """Requests join vLLM's running batch as they are submitted; a finished output that fails validation
+    re-enters the same running batch with the larger token budget, so neither shard boundaries nor
+    retries drain the batch."""
+
+    def __init__(self, engine: "VLLMEngine", schema: dict, sampling: Sampling):
+        self.engine, self.schema = engine, schema
+        self.budgets = retry_budgets(sampling, engine.retry_token_factor)
+        self.validator = jsonschema.Draft202012Validator(schema)
+        self._pending: dict[str, tuple[object, Request, int]] = {}  # vLLM request id -> (tag, request, attempt)
+        self._ids = itertools.count()
+
+    def submit(self, tag: object, request: Request, attempt: int = 1) -> None:
+        llm = self.engine._llm
+        params = self.engine._sampling_params(request, self.schema, self.budgets[attempt - 1])
+        prompt = llm._preprocess_chat([request.chat])[0]
+        request_id = llm._add_request(prompt, params)
+        self._pending[request_id] = (tag, request, attempt)
+
+    def poll(self) -> list[tuple[object, Result]]:
+        engine = self.engine._llm.llm_engine
+        done: list[tuple[object, Result]] = []
+        while not done and self._pending and engine.has_unfinished_requests():
+            for output in engine.step():
+                if not output.finished or output.request_id not in self._pending:
+                    continue
+                tag, request, attempt = self._pending.pop(output.request_id)
+                result = to_result(_raw_output(output), attempt, self.validator)
+                if result.error is not None and attempt < len(self.budgets):
+                    self.submit(tag, request, attempt + 1)  # fed back into the running batch
+                else:
+                    done.append((tag, result))
+        return done
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        if self._pending:
+            self.engine._llm.llm_engine.abort_request(list(self._pending))
+            self._pending.clear()
 
 
 class VLLMEngine(Engine):
@@ -102,19 +169,17 @@ class VLLMEngine(Engine):
             return []
         params = [self._sampling_params(r, schema, sampling) for r in requests]
         outputs = self._llm.chat([r.chat for r in requests], params, use_tqdm=False)
-        raws = []
-        for out in outputs:
-            completion = out.outputs[0]
-            raws.append(
-                RawOutput(
-                    text=completion.text,
-                    finish_reason=str(completion.finish_reason or "stop"),
-                    prompt_tokens=len(out.prompt_token_ids or []),
-                    completion_tokens=len(completion.token_ids),
-                    logprobs=_token_logprobs(completion),
-                )
-            )
-        return raws
+        return [_raw_output(out) for out in outputs]
+
+    def open_stream(self, schema: dict, sampling: Sampling) -> EngineStream:
+        if schema is None or not _can_stream(self._llm):
+            return BatchStream(self, schema, sampling)
+        return VLLMStream(self, schema, sampling)
+
+    @property
+    def stream_window(self) -> int:
+        # Twice the running batch: the scheduler always has the next requests waiting when one finishes.
+        return 2 * self.config.batch_size
 
     def close(self) -> None:
         llm, self._llm = getattr(self, "_llm", None), None

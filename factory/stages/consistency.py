@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
-from factory.engines.base import Request, Result
 from factory.core.errors import FactoryError
-from factory.data.side_tables import SideTable, side_table_dir
-from factory.stages.label import Labeler
-from factory.core.progress import progress_bar
-from factory.stages.context import StageContext, StageStats, commit_shard, failure_row, pending_work, request_seed
-from factory.data.store import ShardWriter, content_key, existing_values, read_dataset, shard_paths
+from factory.data.side_tables import SideTable
+from factory.data.store import content_key
 from factory.data.taxonomy import Taxonomy
+from factory.engines.base import Request, Result
+from factory.stages.context import StageContext, StageStats, request_seed
+from factory.stages.runner import Lineage, TaskDefaults, Unit, judged_rows, run_stage
+from factory.stages.strategies import Labeler
 
 DEFAULT_SAMPLES = 5
 
@@ -101,51 +101,53 @@ def logprob_confidence(results: list[Result]) -> float | None:
     return sum(per_sample) / len(per_sample) if per_sample else None
 
 
+class ConsistencyTask(TaskDefaults):
+    """Sample k labelings of every silver sentence; one side-table row per sentence with their agreement."""
+
+    name = "consistency"
+    stage = "silver_consistency"
+    title = "consistency (silver)"
+    key_column = "consistency_key"
+    row_schema = CONSISTENCY_SCHEMA
+    unit_name = "sentences"
+
+    def __init__(self, run_dir: Path, taxonomy: Taxonomy, samples: int = DEFAULT_SAMPLES, limit: int | None = None):
+        if samples < 2:
+            raise FactoryError("self-consistency needs at least 2 samples (--samples)")
+        self.taxonomy, self.samples = taxonomy, samples
+        self.labeler = Labeler(taxonomy)
+        self.schema = self.labeler.schema
+        self.hashes = (self.labeler.prompts.hash, self.labeler.schema_hash, taxonomy.fingerprint)
+        self.judged = judged_rows(run_dir, "silver", ("row_id", "text", "labels"), limit)
+        self.ctx: StageContext | None = None
+
+    def identity(self, ctx: StageContext) -> dict:
+        if ctx.sampling.temperature <= 0:
+            raise FactoryError("self-consistency needs --temperature > 0 (greedy samples would all agree)")
+        self.ctx = ctx
+        return {**self.labeler.identity(ctx), "samples": self.samples}
+
+    def total(self) -> int:
+        return len(self.judged)
+
+    def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit]:
+        identity = self.identity(ctx)
+        for row in self.judged:
+            key = content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity)
+            chat = self.labeler.chat(row["text"])
+            yield Unit(key, row, [Request(chat, seed) for seed in sample_seeds(ctx.seed, key, self.samples)])
+
+    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
+        failed = [self.failure_row(self.name, unit.key, unit.item["text"], result, lineage(request, result))
+                  for request, result in zip(unit.requests, results, strict=True) if not result.ok]
+        return [consistency_row(unit.item, unit.key, results, self.taxonomy, self.labeler, self.ctx)], failed
+
+
 def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, samples: int = DEFAULT_SAMPLES,
-                    limit: int | None = None, shard_size: int = 64) -> StageStats:
-    if samples < 2:
-        raise FactoryError("self-consistency needs at least 2 samples (--samples)")
-    if ctx.sampling.temperature <= 0:
+                    limit: int | None = None, shard_size: int | None = None) -> StageStats:
+    if ctx.sampling.temperature <= 0:  # before anything is read or bound
         raise FactoryError("self-consistency needs --temperature > 0 (greedy samples would all agree)")
-    silver_dir = Path(run_dir) / "silver"
-    if not shard_paths(silver_dir):
-        raise FactoryError(f"no silver shards in {silver_dir}; run `bin/generate label` first")
-    labeler = Labeler(taxonomy)
-    out_dir = side_table_dir(run_dir, "silver", "consistency")
-    writer = ShardWriter(out_dir, CONSISTENCY_SCHEMA)
-    failures = ctx.failure_writer()
-    identity = {**labeler.identity(ctx), "samples": samples}
-    ctx.run.bind_identity("silver_consistency", identity)
-    done = existing_values(out_dir, "consistency_key")
-    rows = read_dataset(silver_dir).select("row_id", "text", "labels").to_dicts()[:limit]
-    stats = StageStats("consistency (silver)")
-    todo = pending_work(
-        rows, lambda row: content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity),
-        done, stats)
-    if todo:
-        stats.engine_start_seconds = ctx.start_engine()
-    started = time.perf_counter()
-    with progress_bar("sentences") as progress:
-        task = progress.add_task("sampling labelings", total=len(todo))
-        for start in range(0, len(todo), shard_size):
-            shard = todo[start:start + shard_size]
-            requests = [Request(labeler.chat(row["text"]), seed) for row, key in shard
-                        for seed in sample_seeds(ctx.seed, key, samples)]
-            results = ctx.engine.generate(requests, labeler.schema, ctx.sampling)
-            ok_rows, failed_rows = [], []
-            for i, (row, key) in enumerate(shard):
-                mine = results[i * samples:(i + 1) * samples]
-                for request, result in zip(requests[i * samples:(i + 1) * samples], mine, strict=True):
-                    stats.completion_tokens += result.completion_tokens
-                    if not result.ok:
-                        lineage = ctx.lineage(labeler.prompts.hash, labeler.schema_hash, taxonomy.fingerprint,
-                                              request.seed, result)
-                        failed_rows.append(failure_row("consistency", key, row["text"], result, lineage))
-                ok_rows.append(consistency_row(row, key, mine, taxonomy, labeler, ctx))
-            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(requests))
-            progress.advance(task, len(shard))
-    stats.seconds = time.perf_counter() - started
-    return stats
+    return run_stage(ConsistencyTask(run_dir, taxonomy, samples, limit), ctx, commit_rows=shard_size)
 
 
 def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxonomy, labeler: Labeler,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from factory.engines.base import Engine, Result, Sampling
 from factory.engines.model_ref import ModelRef
 from factory.data.run_folder import Run
-from factory.data.store import FAILED_SCHEMA, ShardWriter, utc_now
+from factory.data.store import utc_now
 
 
 def request_seed(run_seed: int, key: str) -> int:
@@ -26,6 +26,8 @@ class StageContext:
     sampling: Sampling
     seed: int
     engine_factory: Callable[[], Engine]
+    commit_rows: int | None = None  # finished units per committed shard (default: the runner's)
+    commit_seconds: float = 30.0  # commit at least this often, so a kill loses at most this much work
     _engine: Engine | None = field(default=None, init=False, repr=False)
     workers_used: list[str] = field(default_factory=list, init=False)  # kept past close() for the manifest
 
@@ -41,6 +43,16 @@ class StageContext:
         started = time.perf_counter()
         _ = self.engine
         return time.perf_counter() - started
+
+    def engine_workers(self) -> list[str]:
+        """The replicas or actors that did work, from the live engine or the one just closed."""
+        return self._engine.workers_used() if self._engine is not None else list(self.workers_used)
+
+    def __enter__(self) -> StageContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -78,34 +90,11 @@ class StageContext:
             "created_at": utc_now(),
         }
 
-    def failure_writer(self) -> ShardWriter:
-        return ShardWriter(self.run.out / "failed", FAILED_SCHEMA)
-
-
-def failure_row(task: str, row_id: str, text: str, result: Result, lineage: dict) -> dict:
-    return {"task": task, "row_id": row_id, "text": text, "error": result.error, "raw_output": result.raw, **lineage}
-
-
-def pending_work(items, key_of, done: set[str], stats: "StageStats") -> list[tuple]:
-    """(item, key) for every item whose key is not committed yet; committed ones count as skipped."""
-    todo = []
-    for item in items:
-        key = key_of(item)
-        if key in done:
-            stats.skipped += 1
-        else:
-            todo.append((item, key))
-    return todo
-
-
-def commit_shard(writer: ShardWriter, failures: ShardWriter, ok_rows: list[dict], failed_rows: list[dict],
-                 stats: "StageStats", requests: int) -> None:
-    """Commit one shard's rows and failures, and count them."""
-    writer.write(ok_rows)
-    failures.write(failed_rows)
-    stats.rows += len(ok_rows)
-    stats.failed += len(failed_rows)
-    stats.requests += requests
+    def manifest_info(self) -> dict:
+        """What the manifest records about the engine side of a stage."""
+        return {"engine": self.engine_name, "model_path": str(self.model.path), "model_hash": self.model.hash,
+                "sampling": self.sampling.to_json(), "seed": self.seed,
+                **({"workers_used": workers} if (workers := self.engine_workers()) else {})}
 
 
 @dataclass
@@ -121,6 +110,12 @@ class StageStats:
     failures: list[tuple[str, str]] = field(default_factory=list)
     workers_used: list[str] = field(default_factory=list)  # scale-out paths: which engine replicas did work
     short: dict[str, int] = field(default_factory=dict)  # synthesis: categories left under the target (kept)
+
+    def manifest_info(self) -> dict:
+        return {"rows": self.rows, "failed": self.failed, "skipped": self.skipped, "requests": self.requests,
+                "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 2),
+                "engine_start_seconds": round(self.engine_start_seconds, 2),
+                **({"short_categories": self.short} if self.short else {})}
 
     def summary(self, output: str) -> dict:
         rate = self.rows / self.seconds if self.seconds else 0.0

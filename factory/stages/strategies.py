@@ -1,6 +1,9 @@
 """Labelling strategies for data-to-label, and their measurement against gold.
 
-- json: one constrained JSON multi-label call per sentence (factory/label.py; the default).
+Each strategy says which requests label one sentence (`requests`) and how their answers become labels
+(`outcome`); the label stage (factory/stages/label.py) runs any of them through the one stage runner.
+
+- json: one constrained JSON multi-label call per sentence (the default).
 - fewshot: the same, with gold examples in the prompt, rotated per sentence and never the sentence itself.
 - per-category: one constrained yes/no call per category; P(yes) from the token log-probabilities where
   the engine returns them. The sentence comes before the category in the prompt, so the 9 calls of a
@@ -18,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,11 +28,11 @@ import numpy as np
 from factory.data.rows import Rows, normalise_text
 from factory.engines.base import Request, Result
 from factory.core.errors import FactoryError
-from factory.stages.label import Labeler
+from factory.data.store import content_key, schema_hash
+from factory.data.taxonomy import Taxonomy, label_schema
+from factory.engines.base import Sampling
+from factory.stages.context import StageContext, request_seed
 from factory.stages.prompts import PromptPair
-from factory.stages.context import StageContext, StageStats, failure_row, pending_work, request_seed
-from factory.data.store import SILVER_SCHEMA, ShardWriter, content_key, existing_values, schema_hash
-from factory.data.taxonomy import Taxonomy
 
 STRATEGIES = ("json", "fewshot", "per-category", "embedding", "embedding+per-category", "embedding+json")
 LLM_STRATEGIES = ("json", "fewshot", "per-category")
@@ -73,10 +75,74 @@ def _merge_results(results: list[Result]) -> Result:
         attempts=max((r.attempts for r in results), default=1), error=failed.error if failed else None)
 
 
-# ------------------------------------------------------------------------------------------- LLM strategies
+EXAMPLES_PER_CATEGORY = 1
+_NO_CALL = Result(None, "", "stop", 0, 0, 1)  # lineage of a sentence labelled without an LLM call
 
 
-class JsonStrategy:
+class Labeler:
+    """Prompt, schema and identity of the json labelling call (also what self-consistency samples)."""
+
+    task = "label"
+
+    def __init__(self, taxonomy: Taxonomy, prompts: PromptPair | None = None):
+        self.taxonomy = taxonomy
+        self.prompts = prompts or PromptPair("label")
+        self.schema = label_schema(taxonomy)
+        self.schema_hash = schema_hash(self.schema)
+        self._system_context = {
+            "categories": taxonomy.categories,
+            "none_category": taxonomy.none,
+            "examples_per_category": EXAMPLES_PER_CATEGORY,
+        }
+
+    def chat(self, text: str) -> list[dict[str, str]]:
+        return self.prompts.render(self._system_context, {"sentence": text})
+
+    def key(self, text: str, ctx: StageContext) -> str:
+        return content_key(task=self.task, text=text, **self.identity(ctx))
+
+    def identity(self, ctx: StageContext) -> dict:
+        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
+
+
+class Strategy:
+    """What every strategy shares: the key scheme, sampling, priors and labelling a list of texts."""
+
+    name = "strategy"
+    uses_llm = True
+    schema: dict | None = None
+    schema_hash = ""
+    prompts: PromptPair | None = None
+
+    @property
+    def key_task(self) -> str:
+        return f"label:{self.name}"
+
+    def stage_identity(self, ctx: StageContext) -> dict:
+        """What keys a silver row: the strategy's identity and its name."""
+        return {**self.identity(ctx), "strategy": self.name}
+
+    def sampling(self, ctx: StageContext) -> Sampling:
+        return ctx.sampling
+
+    def priors(self, texts: list[str]) -> list:
+        """Per-sentence scores computed for a whole chunk at once (the embedding prior); None otherwise."""
+        return [None] * len(texts)
+
+    def label(self, texts: list[str], ctx: StageContext | None = None) -> list[Labelled]:
+        """Label `texts` in one batch (strategy evaluation on gold); the stage runner is for silver."""
+        seeds = [request_seed(ctx.seed if ctx else 0, content_key(task=self.key_task, text=t)) for t in texts]
+        per_text = [self.requests(t, s) for t, s in zip(texts, seeds)]
+        flat = [r for requests in per_text for r in requests]
+        results = ctx.engine.generate(flat, self.schema, self.sampling(ctx)) if flat else []
+        out, start = [], 0
+        for text, requests, prior, seed in zip(texts, per_text, self.priors(texts), seeds, strict=True):
+            out.append(self.outcome(text, results[start:start + len(requests)], prior, seed))
+            start += len(requests)
+        return out
+
+
+class JsonStrategy(Strategy):
     name = "json"
 
     def __init__(self, taxonomy: Taxonomy, labeler: Labeler | None = None):
@@ -84,24 +150,29 @@ class JsonStrategy:
         self.labeler = labeler or Labeler(taxonomy)
         self.prompts, self.schema, self.schema_hash = self.labeler.prompts, self.labeler.schema, self.labeler.schema_hash
 
+    @property
+    def key_task(self) -> str:
+        return "label"  # the default strategy's keys predate the others: kept, so old runs resume
+
+    def stage_identity(self, ctx: StageContext) -> dict:
+        return self.identity(ctx)
+
     def identity(self, ctx: StageContext) -> dict:
         return self.labeler.identity(ctx)
 
     def chat(self, text: str) -> list[dict[str, str]]:
         return self.labeler.chat(text)
 
-    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
-        seeds = [request_seed(ctx.seed, content_key(task=f"label:{self.name}", text=t)) for t in texts]
-        results = ctx.engine.generate([Request(self.chat(t), s) for t, s in zip(texts, seeds)], self.schema, ctx.sampling)
-        out = []
-        for text, seed, result in zip(texts, seeds, results, strict=True):
-            if not result.ok:
-                out.append(Labelled(None, result=result, seed=seed))
-                continue
-            labels = self.taxonomy.labels_from_choices(result.parsed["labels"])
-            out.append(Labelled(labels, {c: float(c in labels) for c in self.taxonomy.category_ids},
-                                self.evidence(result.parsed["evidence"], text), result, seed))
-        return out
+    def requests(self, text: str, seed: int) -> list[Request]:
+        return [Request(self.chat(text), seed)]
+
+    def outcome(self, text: str, results: list[Result], prior=None, seed: int = 0) -> Labelled:
+        result = results[0]
+        if not result.ok:
+            return Labelled(None, result=result, seed=seed)
+        labels = self.taxonomy.labels_from_choices(result.parsed["labels"])
+        return Labelled(labels, {c: float(c in labels) for c in self.taxonomy.category_ids},
+                        self.evidence(result.parsed["evidence"], text), result, seed)
 
     def evidence(self, evidence: str, text: str) -> str:
         return evidence
@@ -172,7 +243,7 @@ def yes_probability(result: Result) -> float:
     return decided
 
 
-class PerCategoryStrategy:
+class PerCategoryStrategy(Strategy):
     """One yes/no decision per category (no id strings in the constrained choice at all)."""
 
     name = "per-category"
@@ -190,31 +261,28 @@ class PerCategoryStrategy:
     def chat(self, text: str, category) -> list[dict[str, str]]:
         return self.prompts.render(self._system, {"sentence": text, "category": category})
 
-    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
-        cats = self.taxonomy.categories
-        sampling = replace(ctx.sampling, logprobs=PER_CATEGORY_LOGPROBS, max_tokens=min(ctx.sampling.max_tokens, 16))
-        seeds = [request_seed(ctx.seed, content_key(task=f"label:{self.name}", text=t)) for t in texts]
-        requests = [Request(self.chat(t, c), s) for t, s in zip(texts, seeds) for c in cats]
-        results = ctx.engine.generate(requests, self.schema, sampling)
-        out = []
-        for i, seed in enumerate(seeds):
-            mine = results[i * len(cats):(i + 1) * len(cats)]
-            merged = _merge_results(mine)
-            if not merged.ok:
-                out.append(Labelled(None, result=merged, seed=seed))
-                continue
-            scores = {c.id: yes_probability(r) for c, r in zip(cats, mine)}
-            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, "", merged, seed))
-        return out
+    def sampling(self, ctx: StageContext) -> Sampling:
+        return replace(ctx.sampling, logprobs=PER_CATEGORY_LOGPROBS, max_tokens=min(ctx.sampling.max_tokens, 16))
+
+    def requests(self, text: str, seed: int) -> list[Request]:
+        return [Request(self.chat(text, c), seed) for c in self.taxonomy.categories]
+
+    def outcome(self, text: str, results: list[Result], prior=None, seed: int = 0) -> Labelled:
+        merged = _merge_results(results)
+        if not merged.ok:
+            return Labelled(None, result=merged, seed=seed)
+        scores = {c.id: yes_probability(r) for c, r in zip(self.taxonomy.categories, results, strict=True)}
+        return Labelled(labels_from_scores(scores, self.taxonomy), scores, "", merged, seed)
 
 
 # ------------------------------------------------------------------------------------- embedding prior
 
 
-class EmbeddingStrategy:
+class EmbeddingStrategy(Strategy):
     """Cosine similarity to each category's definition and to its closest gold exemplars (no LLM)."""
 
     name = "embedding"
+    uses_llm = False
 
     def __init__(self, taxonomy: Taxonomy, gold: Rows | None = None, embedder=None):
         from factory.engines.embedder import shared_embedder
@@ -261,12 +329,18 @@ class EmbeddingStrategy:
         return {c: 1 / (1 + math.exp(-(float(sims_row[j]) - boundary + 1e-9) / EMBEDDING_SCALE))
                 for j, c in enumerate(ids) if c != self.taxonomy.none.id}
 
-    def label(self, texts: list[str], ctx: StageContext | None = None) -> list[Labelled]:
+    def priors(self, texts: list[str]) -> list[Labelled]:
         out = []
         for row in self.similarities(texts) if texts else []:
             scores = self.scores(row)
-            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores))
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, result=_NO_CALL))
         return out
+
+    def requests(self, text: str, seed: int) -> list[Request]:
+        return []
+
+    def outcome(self, text: str, results: list[Result], prior: Labelled | None = None, seed: int = 0) -> Labelled:
+        return prior
 
 
 # With an equal-weight mean, a 0/1 LLM vote always decides (0.5 + p/2 > 0.5 for any p > 0). At 1/3 the
@@ -274,16 +348,29 @@ class EmbeddingStrategy:
 LLM_VOTE_WEIGHT = 1 / 3
 
 
-class CombinedStrategy:
+class CombinedStrategy(Strategy):
     """Weighted mean of the embedding score and the LLM's vote (0/1, or P(yes) for per-category)."""
 
     def __init__(self, embedding: EmbeddingStrategy, llm):
         self.embedding, self.llm = embedding, llm
         self.taxonomy = embedding.taxonomy
         self.name = f"embedding+{llm.name}"
+        self.prompts, self.schema, self.schema_hash = llm.prompts, llm.schema, llm.schema_hash
 
     def identity(self, ctx: StageContext) -> dict:
         return {"embedding": self.embedding.identity(ctx), "llm": self.llm.identity(ctx)}
+
+    def sampling(self, ctx: StageContext) -> Sampling:
+        return self.llm.sampling(ctx)
+
+    def priors(self, texts: list[str]) -> list[Labelled]:
+        return self.embedding.priors(texts)
+
+    def requests(self, text: str, seed: int) -> list[Request]:
+        return self.llm.requests(text, seed)
+
+    def outcome(self, text: str, results: list[Result], prior: Labelled | None = None, seed: int = 0) -> Labelled:
+        return self.combine([prior], [self.llm.outcome(text, results, None, seed)])[0]
 
     def combine(self, prior: list[Labelled], votes: list[Labelled]) -> list[Labelled]:
         out = []
@@ -295,9 +382,6 @@ class CombinedStrategy:
                       for c in self.taxonomy.category_ids}
             out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, v.evidence, v.result, v.seed))
         return out
-
-    def label(self, texts: list[str], ctx: StageContext) -> list[Labelled]:
-        return self.combine(self.embedding.label(texts), self.llm.label(texts, ctx))
 
 
 def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
@@ -315,53 +399,3 @@ def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
     if name == "embedding":
         return embedding
     return CombinedStrategy(embedding, build_strategy(name.split("+", 1)[1], taxonomy, gold))
-
-
-# ----------------------------------------------------------------------------------- silver by strategy
-
-
-def run_label_with_strategy(sentences, taxonomy: Taxonomy, ctx: StageContext, strategy,
-                            shard_size: int = 256) -> StageStats:
-    """Silver rows (docs/data-contract.md) from any strategy; the default json strategy uses run_label."""
-    silver_dir = ctx.run.out / "silver"
-    writer = ShardWriter(silver_dir, SILVER_SCHEMA)
-    failures = ctx.failure_writer()
-    identity = {**strategy.identity(ctx), "strategy": strategy.name}
-    ctx.run.bind_identity("silver", identity)
-    done = existing_values(silver_dir, "row_id")
-    stats = StageStats(f"label (silver, {strategy.name})")
-    todo = pending_work(sentences, lambda s: content_key(task=f"label:{strategy.name}", text=s.text, **identity),
-                        done, stats)
-    uses_llm = strategy.name != "embedding"
-    if todo and uses_llm:
-        stats.engine_start_seconds = ctx.start_engine()
-    started = time.perf_counter()
-    llm = getattr(strategy, "llm", strategy)  # a combination records its LLM strategy's prompt and schema
-    prompt_hash = llm.prompts.hash if hasattr(llm, "prompts") else ""
-    schema_digest = getattr(llm, "schema_hash", "")
-    for start in range(0, len(todo), shard_size):
-        shard = todo[start:start + shard_size]
-        outcomes = strategy.label([s.text for s, _ in shard], ctx)
-        ok_rows, failed_rows = [], []
-        for (sentence, row_id), outcome in zip(shard, outcomes, strict=True):
-            result = outcome.result or Result(None, "", "stop", 0, 0, 1)
-            lineage = ctx.lineage(prompt_hash, schema_digest, taxonomy.fingerprint, outcome.seed, result)
-            if not uses_llm:
-                lineage.update(engine="embedding", model_path=str(strategy.embedder.path),
-                               model_hash=strategy.embedder.fingerprint)
-            stats.completion_tokens += result.completion_tokens
-            if outcome.ok:
-                ok_rows.append({"row_id": row_id, "source": "silver", "text": sentence.text, "labels": outcome.labels,
-                                "evidence": outcome.evidence, "note_id": sentence.note_id,
-                                "sentence_index": sentence.sentence_index, "char_start": sentence.char_start,
-                                "char_end": sentence.char_end, **lineage})
-            else:
-                failed_rows.append(failure_row("label", row_id, sentence.text, result, lineage))
-                stats.failures.append((sentence.text[:60], result.error or ""))
-        writer.write(ok_rows)
-        failures.write(failed_rows)
-        stats.rows += len(ok_rows)
-        stats.failed += len(failed_rows)
-        stats.requests += len(shard)
-    stats.seconds = time.perf_counter() - started
-    return stats

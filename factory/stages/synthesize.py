@@ -14,17 +14,17 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
 
 from factory.data.rows import normalise_text
-from factory.engines.base import Request
-from factory.core.progress import progress_bar
+from factory.engines.base import Request, Result
+from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.prompts import PromptPair
-from factory.stages.context import StageContext, StageStats, commit_shard, failure_row, request_seed
+from factory.stages.runner import WAIT, Lineage, TaskDefaults, Unit, Wait, run_stage
 from factory.data.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
 from factory.data.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
@@ -113,90 +113,105 @@ class Synthesizer:
         }
 
 
-class _Progress:
-    """Per-category counts of kept rows, the normalised texts already taken and the requests they came from."""
+class SynthesizeTask(TaskDefaults):
+    """Write `per_category` sentences for every category and for 'none'. Units are planned requests, taken
+    in plan order while a category is still short counting the sentences its requests in flight may give,
+    so the engine stays busy and no category is asked for more than it needs."""
 
-    def __init__(self, bronze_dir, taxonomy: Taxonomy):
-        self.kept = {cid: 0 for cid in taxonomy.all_ids}
+    name = "synthesize"
+    stage = "bronze"
+    row_schema = BRONZE_SCHEMA
+    key_column = "request_key"
+    unit_name = "sentences"
+    title = "synthesize (bronze)"
+    ordered = True
+
+    def __init__(self, taxonomy: Taxonomy, per_category: int, per_request: int = SENTENCES_PER_REQUEST):
+        self.taxonomy, self.per_category, self.per_request = taxonomy, per_category, per_request
+        self.synth = Synthesizer(taxonomy, per_request)
+        self.schema = self.synth.schema
+        self.hashes = (self.synth.prompts.hash, self.synth.schema_hash, taxonomy.fingerprint)
+        self.categories = [*taxonomy.categories, taxonomy.none]
+        self.kept = {c.id: 0 for c in self.categories}
         self.seen: set[str] = set()
-        self.requests: set[str] = set()
+        self.asked = {c.id: 0 for c in self.categories}  # requests in flight per category
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {**self.synth.identity(ctx), "per_request": self.per_request}
+
+    def committed_keys(self, ctx: StageContext) -> set[str]:
+        """Requests already answered: those that gave bronze rows, and (from the log) every request whose
+        sentences were committed even when none was kept (its seed would give the same answer again).
+        Failed requests are in neither, so a rerun tries them again."""
+        bronze_dir = ctx.run.out / self.stage
+        requests: set[str] = set()
         if shard_paths(bronze_dir):
             frame = read_dataset(bronze_dir)
-            self.requests = set(frame["request_key"])
+            requests = set(frame["request_key"])
             for category, text in zip(frame["category"], frame["text"], strict=True):
                 self.kept[category] = self.kept.get(category, 0) + 1
                 self.seen.add(normalise_text(text))
+        return requests | existing_values(ctx.run.out / SPENT_REQUESTS, "request_key")
+
+    def total(self) -> int:
+        return self.per_category * len(self.categories)
+
+    def completed(self, done: set[str]) -> int:
+        return sum(self.kept.values())
+
+    def progress_of(self, units: int, ok_rows: list[dict]) -> int:
+        return len(ok_rows)
+
+    def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit | Wait]:
+        plans = {c.id: iter(self.synth.plan(c, self.per_category, ctx)) for c in self.categories}
+        while True:
+            for cid, plan in plans.items():
+                while self.kept[cid] + self.asked[cid] * self.per_request < self.per_category:
+                    planned = next(plan, None)
+                    if planned is None:
+                        break
+                    if planned.key in done:
+                        continue
+                    self.asked[cid] += 1
+                    yield Unit(planned.key, planned, [Request(self.synth.chat(planned), planned.seed)])
+            if not any(self.asked.values()):
+                return  # every category is full, or its plan is spent
+            yield WAIT  # what to ask next depends on what the requests in flight give
+
+    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
+        planned: PlannedRequest = unit.item
+        result = results[0]
+        cid = planned.category.id
+        self.asked[cid] -= 1
+        record = lineage(unit.requests[0], result)
+        if not result.ok:
+            return [], [self.failure_row(self.name, planned.key, cid, result, record)]
+        rows = []
+        for item_index, text in enumerate(result.parsed["sentences"]):
+            text = " ".join(text.split())
+            norm = normalise_text(text)
+            # whitespace padding can carry a string past the schema's minimum: measure what is kept
+            if self.kept[cid] >= self.per_category or len(text) < MIN_SENTENCE_CHARS or norm in self.seen:
+                continue
+            if norm == normalise_text(planned.example):
+                continue
+            self.seen.add(norm)
+            self.kept[cid] += 1
+            rows.append(self.synth.row(planned, item_index, text, record))
+        return rows, []
+
+    def after_commit(self, ctx: StageContext, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> None:
+        # after the rows: a kill in between leaves requests to redo, never rows lost
+        kept = Counter(row["request_key"] for row in ok_rows)
+        ShardWriter(ctx.run.out / SPENT_REQUESTS, SPENT_SCHEMA).write(
+            [{"request_key": u.key, "category": u.item.category.id, "kept": kept[u.key]}
+             for u, r in zip(units, results, strict=True) if r[0].ok])
+
+    def summary(self, stats: StageStats) -> dict:
+        stats.short = {cid: kept for cid, kept in self.kept.items() if kept < self.per_category}
+        return {"short_categories": stats.short} if stats.short else {}
 
 
 def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
                    per_request: int = SENTENCES_PER_REQUEST) -> StageStats:
-    synth = Synthesizer(taxonomy, per_request)
-    bronze_dir = ctx.run.out / "bronze"
-    writer = ShardWriter(bronze_dir, BRONZE_SCHEMA)
-    failures = ctx.failure_writer()
-    ctx.run.bind_identity("bronze", {**synth.identity(ctx), "per_request": per_request})
-    # A request is spent once its sentences are committed, even when none was kept (all duplicates or too
-    # short): its seed would give the same answer again. Failed requests are tried again on a rerun.
-    spent = ShardWriter(ctx.run.out / SPENT_REQUESTS, SPENT_SCHEMA)
-    state = _Progress(bronze_dir, taxonomy)
-    done_requests = state.requests | existing_values(spent.folder, "request_key")
-    categories = [*taxonomy.categories, taxonomy.none]
-    plans = {c.id: iter(synth.plan(c, per_category, ctx)) for c in categories}
-    stats = StageStats("synthesize (bronze)")
-    stats.skipped = sum(state.kept.values())
-    started = None
-    with progress_bar("sentences") as progress:
-        task = progress.add_task("writing sentences", total=per_category * len(categories),
-                                 completed=min(stats.skipped, per_category * len(categories)))
-        while wave := _next_wave(plans, state, done_requests, per_category, per_request):
-            if started is None:  # the engine starts only when there is a request to make; timed apart
-                stats.engine_start_seconds = ctx.start_engine()
-                started = time.perf_counter()
-            requests = [Request(synth.chat(p), p.seed) for p in wave]
-            results = ctx.engine.generate(requests, synth.schema, ctx.sampling)
-            ok_rows, failed_rows = [], []
-            for planned, result in zip(wave, results, strict=True):
-                lineage = ctx.lineage(synth.prompts.hash, synth.schema_hash, taxonomy.fingerprint, planned.seed, result)
-                stats.completion_tokens += result.completion_tokens
-                if not result.ok:
-                    failed_rows.append(failure_row(synth.task, planned.key, planned.category.id, result, lineage))
-                    stats.failures.append((planned.category.id, result.error or ""))
-                    continue
-                for item_index, text in enumerate(result.parsed["sentences"]):
-                    text = " ".join(text.split())
-                    norm = normalise_text(text)
-                    cid = planned.category.id
-                    # whitespace padding can carry a string past the schema's minimum: measure what is kept
-                    if state.kept[cid] >= per_category or len(text) < MIN_SENTENCE_CHARS or norm in state.seen:
-                        continue
-                    if norm == normalise_text(planned.example):
-                        continue
-                    state.seen.add(norm)
-                    state.kept[cid] += 1
-                    ok_rows.append(synth.row(planned, item_index, text, lineage))
-            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(wave))
-            # after the rows: a kill in between leaves requests to redo, never rows lost
-            kept = Counter(row["request_key"] for row in ok_rows)
-            spent.write([{"request_key": p.key, "category": p.category.id, "kept": kept[p.key]}
-                         for p, result in zip(wave, results, strict=True) if result.ok])
-            progress.advance(task, len(ok_rows))
-    stats.seconds = time.perf_counter() - started if started is not None else 0.0
-    stats.short = {cid: kept for cid, kept in state.kept.items() if kept < per_category}
-    return stats
-
-
-def _next_wave(plans, state: _Progress, done_requests: set[str], per_category: int, per_request: int):
-    """Enough not-yet-done requests to fill every short category, taken in plan order."""
-    wave = []
-    for cid, plan in plans.items():
-        missing = per_category - state.kept[cid]
-        wanted = math.ceil(missing / per_request) if missing > 0 else 0
-        while wanted > 0:
-            planned = next(plan, None)
-            if planned is None:
-                break
-            if planned.key in done_requests:
-                continue
-            wave.append(planned)
-            wanted -= 1
-    return wave
+    return run_stage(SynthesizeTask(taxonomy, per_category, per_request), ctx)

@@ -8,19 +8,19 @@ is, and its verdict and reason sit beside it for filters (`compare --drop-reject
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
-from factory.engines.base import Request
 from factory.core.errors import FactoryError
-from factory.data.side_tables import SideTable, side_table_dir
-from factory.core.progress import progress_bar
-from factory.stages.prompts import PromptPair
-from factory.stages.context import StageContext, StageStats, commit_shard, failure_row, pending_work, request_seed
-from factory.data.store import LINEAGE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
+from factory.data.side_tables import SideTable
+from factory.data.store import LINEAGE_SCHEMA, content_key, schema_hash
 from factory.data.taxonomy import Taxonomy
+from factory.engines.base import Request, Result
+from factory.stages.context import StageContext, StageStats, request_seed
+from factory.stages.prompts import PromptPair
+from factory.stages.runner import Lineage, TaskDefaults, Unit, judged_rows, run_stage
 
 VERDICTS = ("accept", "reject")  # distinct first tokens: the constraint does not favour one
 MAX_REASON_CHARS = 120
@@ -80,47 +80,46 @@ class Checker:
                 "labels": list(judged["labels"]), "verdict": parsed["verdict"], "reason": parsed["reason"], **lineage}
 
 
+class CheckTask(TaskDefaults):
+    """Judge every row of one dataset that has no verdict yet for its current text and labels."""
+
+    name = "check"
+    key_column = "check_key"
+    row_schema = CHECK_SCHEMA
+
+    def __init__(self, run_dir: Path, dataset: str, taxonomy: Taxonomy, limit: int | None = None):
+        if dataset not in CHECKED_DATASETS:
+            raise FactoryError(f"check covers silver and bronze, not {dataset!r}")
+        self.dataset = dataset
+        self.stage = f"{dataset}_check"
+        self.title = f"check ({dataset})"
+        self.checker = Checker(taxonomy)
+        self.schema = self.checker.schema
+        self.hashes = (self.checker.prompts.hash, self.checker.schema_hash, taxonomy.fingerprint)
+        self.judged = judged_rows(run_dir, dataset, ("row_id", "source", "text", "labels"), limit)
+
+    def identity(self, ctx: StageContext) -> dict:
+        return self.checker.identity(ctx)
+
+    def total(self) -> int:
+        return len(self.judged)
+
+    def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit]:
+        for row in self.judged:
+            key = self.checker.key(row, ctx)
+            chat = self.checker.chat(row["text"], list(row["labels"]), self.dataset)
+            yield Unit(key, row, [Request(chat, request_seed(ctx.seed, key))])
+
+    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
+        result, record = results[0], lineage(unit.requests[0], results[0])
+        if not result.ok:
+            return [], [self.failure_row(self.name, unit.key, unit.item["text"], result, record)]
+        return [self.checker.row(unit.item, unit.key, result.parsed, record)], []
+
+
 def run_check(run_dir: Path, dataset: str, taxonomy: Taxonomy, ctx: StageContext, limit: int | None = None,
-              shard_size: int = 256) -> StageStats:
-    """Judge every row of `<run>/<dataset>` that has no verdict yet for its current text and labels."""
-    if dataset not in CHECKED_DATASETS:
-        raise FactoryError(f"check covers silver and bronze, not {dataset!r}")
-    source_dir = Path(run_dir) / dataset
-    if not shard_paths(source_dir):
-        raise FactoryError(f"no {dataset} shards in {source_dir}; run `bin/generate "
-                           f"{'label' if dataset == 'silver' else 'synthesize'}` first")
-    checker = Checker(taxonomy)
-    out_dir = side_table_dir(run_dir, dataset, "check")
-    writer = ShardWriter(out_dir, CHECK_SCHEMA)
-    failures = ctx.failure_writer()
-    ctx.run.bind_identity(f"{dataset}_check", checker.identity(ctx))
-    done = existing_values(out_dir, "check_key")
-    rows = read_dataset(source_dir).select("row_id", "source", "text", "labels").to_dicts()[:limit]
-    stats = StageStats(f"check ({dataset})")
-    todo = pending_work(rows, lambda row: checker.key(row, ctx), done, stats)
-    if todo:
-        stats.engine_start_seconds = ctx.start_engine()
-    started = time.perf_counter()
-    with progress_bar("rows") as progress:
-        task = progress.add_task(f"checking {dataset}", total=len(todo))
-        for start in range(0, len(todo), shard_size):
-            shard = todo[start:start + shard_size]
-            requests = [Request(checker.chat(r["text"], list(r["labels"]), dataset), request_seed(ctx.seed, key))
-                        for r, key in shard]
-            results = ctx.engine.generate(requests, checker.schema, ctx.sampling)
-            ok_rows, failed_rows = [], []
-            for (judged, key), request, result in zip(shard, requests, results, strict=True):
-                lineage = ctx.lineage(checker.prompts.hash, checker.schema_hash, taxonomy.fingerprint, request.seed, result)
-                stats.completion_tokens += result.completion_tokens
-                if result.ok:
-                    ok_rows.append(checker.row(judged, key, result.parsed, lineage))
-                else:
-                    failed_rows.append(failure_row(checker.task, key, judged["text"], result, lineage))
-                    stats.failures.append((judged["text"][:60], result.error or ""))
-            commit_shard(writer, failures, ok_rows, failed_rows, stats, len(shard))
-            progress.advance(task, len(shard))
-    stats.seconds = time.perf_counter() - started
-    return stats
+              shard_size: int | None = None) -> StageStats:
+    return run_stage(CheckTask(run_dir, dataset, taxonomy, limit), ctx, commit_rows=shard_size)
 
 
 def current_verdicts(run_dir: Path, dataset: str) -> pl.DataFrame | None:

@@ -12,7 +12,7 @@ if importlib.util.find_spec("ray") is None:
     pytest.skip("the Ray path needs the `ray` extra (make setup installs it)", allow_module_level=True)
 
 from factory.engines.base import EngineConfig  # noqa: E402
-from factory.engines.ray_pool import RayEngine  # noqa: E402
+from factory.engines.ray_pool import RayPool  # noqa: E402
 from factory.engines.trivial import TrivialEngine  # noqa: E402
 from factory.stages.synthesize import run_synthesize  # noqa: E402
 from tests.conftest import ROOT, same_threads_as_one_of  # noqa: E402
@@ -32,7 +32,7 @@ def _bronze(run) -> pl.DataFrame:
 def test_ray_actors_write_the_same_bronze_as_one_engine_and_resume(tmp_path, taxonomy, make_context, ray_session):
     run_synthesize(taxonomy, make_context(TrivialEngine(), out=tmp_path / "single"), per_category=4, per_request=2)
 
-    engine = RayEngine(TRIVIAL, EngineConfig(model_path="unused"), workers=2)
+    engine = RayPool(TRIVIAL, EngineConfig(model_path="unused"), workers=2)
     ctx = make_context(engine, out=tmp_path / "ray")
     stats = run_synthesize(taxonomy, ctx, per_category=4, per_request=2)
     assert stats.rows == 4 * len(taxonomy.all_ids) and stats.failed == 0
