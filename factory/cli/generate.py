@@ -29,12 +29,17 @@ from factory.core.errors import FactoryError
 def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
           **opts) -> None:
     """Data-to-label: split notes into sentences and label each one (silver)."""
-    from factory.data.corpus import iter_notes, iter_sentences
+    from factory.core.progress import console
+    from factory.data.corpus import iter_notes, iter_sentences, validate_notes
     from factory.data.taxonomy import load_taxonomy
     from factory.stages.label import run_label
     from factory.stages.strategies import build_strategy
 
     taxonomy = load_taxonomy(opts["taxonomy"])
+    with console.status(f"checking notes {notes}"):  # one cheap pass over the whole input, before an engine starts
+        notes_check = validate_notes(notes, text_column, id_column)
+    for decision in notes_check.decisions():
+        console.print(f"[yellow]note:[/] {decision}", highlight=False)
     # Streamed: the corpus is read as labelling goes, so memory does not grow with its size.
     sentences = itertools.islice(iter_sentences(iter_notes(notes, text_column, id_column)), opts["limit"])
     first = next(sentences, None)  # bad input fails here, before an engine starts

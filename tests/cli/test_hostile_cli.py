@@ -138,3 +138,19 @@ def test_check_phi_reading_notes_advances_within_one_huge_note(tmp_path):
     assert len(texts) == 3000
     assert len(set(progress.completed)) > 1000  # moves sentence by sentence, not once per note
     assert progress.completed[-1] == len(text) and progress.completed == sorted(progress.completed)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_label_finds_a_line_broken_at_row_50001_before_an_engine_starts(tmp_path, kind):
+    notes = tmp_path / f"notes.{kind}"
+    good = [f"Note {i}: she keeps forgetting her keys." for i in range(50_000)]
+    if kind == "jsonl":
+        notes.write_text("".join(json.dumps({"text": t}) + "\n" for t in good) + '{"text": "broken\n', encoding="utf-8")
+        where = "line 50001 is not valid JSON"
+    else:  # a ragged line the table reader would pass over without a word
+        notes.write_text("text\n" + "".join(f'"{t}"\n' for t in good) + "a,b\n", encoding="utf-8")
+        where = "line 50002 has 2 fields, the header has 1"
+    before = tree_hashes(tmp_path)
+    result = generate("label", "--notes", notes, "--out", tmp_path / "run", timeout=120)
+    assert_refused(result, where)
+    assert tree_hashes(tmp_path) == before
