@@ -106,3 +106,30 @@ def test_categories_a_repetitive_model_cannot_fill_are_reported_short(taxonomy, 
     ctx.close()
     again = run_synthesize(taxonomy, ctx, per_category=3, per_request=2)
     assert (again.requests, started, again.short) == (0, [], stats.short)
+
+
+def test_rows_that_are_not_sentences_go_to_failed_with_the_reason_and_more_are_asked(taxonomy, make_context):
+    """Junk the embedded model really wrote (a number list, an echoed attribute, a bare instruction) never
+    reaches bronze: each goes to failed/ with its reason, is counted per category in the manifest, and the
+    wave planner asks for more sentences until the category is full."""
+    junk = ["1] 5,2,3,7,10,11,12,13", "severity: severe", "Provide assistance"]
+
+    def writer(request, sampling, call):
+        if call == 1:  # the first wave answers with junk plus one good sentence per request
+            return json_output({"sentences": [*junk, f"She keeps losing her glasses, request {request.seed}."]})
+        return json_output({"sentences": [f"Her husband reports new forgetfulness, request {request.seed} item {i}."
+                                          for i in range(4)]})
+
+    ctx = make_context(FakeEngine(writer))
+    stats = run_synthesize(taxonomy, ctx, per_category=3, per_request=4)  # one request a category, then more
+    bronze = pl.read_parquet(ctx.run.out / "bronze")
+    assert Counter(bronze["category"].to_list()) == {cid: 3 for cid in taxonomy.all_ids}
+    assert not set(junk) & set(bronze["text"].to_list())
+    failed = pl.read_parquet(ctx.run.out / "failed")
+    reasons = Counter(failed["error"].to_list())
+    assert set(failed["text"].to_list()) == set(junk) and sum(reasons.values()) == 3 * len(taxonomy.all_ids)
+    assert all(error.startswith("sentence check: ") for error in reasons)
+    manifest = json.loads((ctx.run.out / "manifest.json").read_text())
+    per_category = manifest["stages"]["bronze"]["sentence_check_rejected"]
+    assert set(per_category) == set(taxonomy.all_ids) and sum(per_category[taxonomy.none.id].values()) == 3
+    assert stats.rows == bronze.height

@@ -152,6 +152,10 @@ def report_stage(ctx, stats, dataset: str) -> None:
                       "A rerun retries failed requests only; for more, use a new --out with a higher --per-category, "
                       "or a stronger model.[/]",
                       highlight=False)
+    rejected = ctx.run.manifest["stages"].get(dataset, {}).get("sentence_check_rejected") or {}
+    if rejected:
+        counts = ", ".join(f"{cid} {sum(reasons.values())}" for cid, reasons in rejected.items())
+        console.print(f"sentence check: rows that were not clinical sentences went to failed/ ({counts})", highlight=False)
     if stats.failures:
         console.print(f"[yellow]{stats.failed} output(s) failed and were written to {ctx.run.out / 'failed'}:[/]")
         for what, why in stats.failures[:10]:

@@ -25,6 +25,7 @@ from factory.engines.base import Request, Result
 from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.prompts import PromptPair
 from factory.stages.runner import WAIT, Lineage, TaskDefaults, Unit, Wait, run_stage
+from factory.stages.sentence_check import sentence_problem
 from factory.data.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
 from factory.data.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
@@ -135,6 +136,10 @@ class SynthesizeTask(TaskDefaults):
         self.kept = {c.id: 0 for c in self.categories}
         self.seen: set[str] = set()
         self.asked = {c.id: 0 for c in self.categories}  # requests in flight per category
+        # what a written sentence must not copy: every definition (the check also rejects lists, key: value
+        # lines, number runs, prompt debris and other languages; factory/stages/sentence_check.py)
+        self.definitions = [c.definition for c in self.categories]
+        self.rejected: dict[str, Counter] = {c.id: Counter() for c in self.categories}
 
     def identity(self, ctx: StageContext) -> dict:
         return {**self.synth.identity(ctx), "per_request": self.per_request}
@@ -186,7 +191,7 @@ class SynthesizeTask(TaskDefaults):
         record = lineage(unit.requests[0], result)
         if not result.ok:
             return [], [self.failure_row(self.name, planned.key, cid, result, record)]
-        rows = []
+        rows, rejected = [], []
         for item_index, text in enumerate(result.parsed["sentences"]):
             text = " ".join(text.split())
             norm = normalise_text(text)
@@ -195,10 +200,17 @@ class SynthesizeTask(TaskDefaults):
                 continue
             if norm == normalise_text(planned.example):
                 continue
+            problem = sentence_problem(text, [*self.definitions, planned.example, *planned.attributes.values()])
+            if problem is not None:  # not a clinical sentence: to failed/ with the reason; the plan asks for more
+                self.rejected[cid][problem] += 1
+                row_id = content_key(request_key=planned.key, item_index=item_index)
+                failure = self.failure_row(self.name, row_id, text, result, record)
+                rejected.append({**failure, "error": f"sentence check: {problem}"})
+                continue
             self.seen.add(norm)
             self.kept[cid] += 1
             rows.append(self.synth.row(planned, item_index, text, record))
-        return rows, []
+        return rows, rejected
 
     def after_commit(self, ctx: StageContext, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> None:
         # after the rows: a kill in between leaves requests to redo, never rows lost
@@ -209,7 +221,9 @@ class SynthesizeTask(TaskDefaults):
 
     def summary(self, stats: StageStats) -> dict:
         stats.short = {cid: kept for cid, kept in self.kept.items() if kept < self.per_category}
-        return {"short_categories": stats.short} if stats.short else {}
+        rejected = {cid: dict(reasons) for cid, reasons in self.rejected.items() if reasons}
+        return {**({"short_categories": stats.short} if stats.short else {}),
+                "sentence_check_rejected": rejected}
 
 
 def run_synthesize(taxonomy: Taxonomy, ctx: StageContext, per_category: int,
