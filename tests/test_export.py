@@ -205,3 +205,23 @@ def test_check_phi_errors(tmp_path):
     run, _, _ = _make_run(tmp_path)
     bad_gold = invoke("check-phi", "--run", run, "--gold", tmp_path / "gold.csv", "--no-ner")
     assert isinstance(bad_gold.exception, FactoryError) and "gold not found" in str(bad_gold.exception)
+
+
+def test_export_replace_swaps_an_earlier_bundle_and_nothing_else(tmp_path):
+    """A rerun (e.g. of a recipe) replaces the bundle it wrote with --replace; without it, or over a folder
+    that is not a bundle, it refuses and changes nothing."""
+    run, _, _ = _make_run(tmp_path)
+    assert invoke("check-phi", "--run", run, "--no-ner").exit_code == 0
+    bundle = tmp_path / "share"
+    assert invoke("export", "--run", run, "--out", bundle).exit_code == 0
+    first = (bundle / "manifest.json").read_bytes()
+    again = invoke("export", "--run", run, "--out", bundle)
+    assert again.exit_code != 0 and "--replace" in str(again.exception)
+    assert invoke("export", "--run", run, "--out", bundle, "--replace").exit_code == 0
+    assert (bundle / "manifest.json").read_bytes() != first  # a new bundle (new created_at), same place
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".share")]  # no temp or old folder left
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    refused = invoke("export", "--run", run, "--out", user, "--replace")
+    assert refused.exit_code != 0 and (user / "notes.txt").read_text() == "keep me"

@@ -1,134 +1,13 @@
-"""`bin/generate check-phi` and `bin/generate export`: the PHI gate between bronze and anything shared.
-
-check-phi scans every bronze sentence (factory/phi.py) and writes `<run>/bronze_phi/part-00000.parquet`:
-one row per bronze row_id with `phi_status` ("pass" / "quarantined") and `phi_reasons`. Bronze itself is
-never modified: quarantined rows stay where they are, marked.
-
-export copies only passing bronze rows, with an allowlist of columns (no local paths, no run folder
-names), into a new bundle folder with DATACARD.md and manifest.json (sha256 of every file). Silver and
-gold are never exported: there is no option for it.
-"""
+"""`bin/generate check-phi` and `bin/generate export`: options and output; the gate itself is
+factory/quality/privacy.py."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import shutil
-from collections import Counter
 from pathlib import Path
 
 import click
-import polars as pl
 
-from factory.core.errors import FactoryError
-from factory.data.side_tables import SideTable, text_sha256
-from factory.data.store import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_dataset, shard_paths, utc_now
-
-PHI_DIR = "bronze_phi"
-PHI_SHARD = "part-00000.parquet"
-SCAN_INFO = "scan.json"
-PHI_SCHEMA = {
-    "row_id": pl.String,
-    "phi_status": pl.String,
-    "phi_reasons": pl.List(pl.String),
-    "phi_types": pl.List(pl.String),
-    "text_sha256": pl.String,
-    "scanned_at": pl.Datetime("us", "UTC"),
-}
-# Columns a bundle may carry. Everything else (model_path, run_id, request_key, token counts, timestamps)
-# stays home: a local path or a run folder name can identify a site or a person.
-EXPORT_COLUMNS = ["row_id", "source", "text", "labels", "category", "attributes", "model_hash", "engine",
-                  "prompt_hash", "schema_hash", "sampling", "seed"]
-DEFAULT_LICENSE = "not chosen yet: the data owner sets it with --license before release"
-SCAN_BATCH = 256
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _load_bronze(run: Path) -> pl.DataFrame:
-    if not run.is_dir():
-        raise FactoryError(f"run folder not found: {run}")
-    bronze_dir = run / "bronze"
-    if not shard_paths(bronze_dir):
-        raise FactoryError(f"no bronze shards in {bronze_dir}; run `bin/generate synthesize --out {run}` first")
-    frame = read_dataset(bronze_dir)
-    missing = {"row_id", "text"} - set(frame.columns)
-    if missing:
-        raise FactoryError(f"{bronze_dir} is not bronze data: missing column(s) {', '.join(sorted(missing))}")
-    return frame
-
-
-def _gold_texts(path: Path):
-    if not path.exists():
-        raise FactoryError(f"gold not found: {path}")
-    try:
-        if path.is_dir():
-            if not shard_paths(path):
-                raise FactoryError(f"no Parquet shards (part-NNNNN.parquet) in gold folder {path}")
-            frame = read_dataset(path)
-        elif path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path)
-        elif path.suffix.lower() in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path)
-        else:
-            raise FactoryError(f"unsupported gold file {path}: use a folder of Parquet shards, .parquet or .jsonl")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FactoryError(f"cannot read gold {path}: {first}") from None
-    if "text" not in frame.columns:
-        raise FactoryError(f"gold {path} has no 'text' column; columns: {', '.join(frame.columns)}")
-    return (t for t in frame.get_column("text").cast(pl.String).to_list() if t)
-
-
-def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text_column: str, chars: int = 0):
-    """The n-gram index of the references. Reading the notes shows a progress bar over their characters
-    (`chars`, from validate_notes), advanced within a note too, so one huge note does not look like a hang."""
-    from factory.quality.phi import ShingleIndex
-
-    if notes is None and gold is None:
-        return None, {}
-    index = ShingleIndex(n=ngram)
-    counts = {}
-    if notes is not None:
-        from factory.core.progress import progress_bar
-
-        before = index.sentences
-        with progress_bar("chars") as progress:
-            task = progress.add_task(f"reading notes {notes}", total=chars or None)
-            index.add(_note_texts_with_progress(notes, text_column, progress, task))
-            progress.update(task, completed=chars)
-        counts["notes_sentences"] = index.sentences - before
-    if gold is not None:
-        before = index.sentences
-        index.add(_gold_texts(gold))
-        counts["gold_sentences"] = index.sentences - before
-    counts["reference_ngrams"] = index.size
-    return index, counts
-
-
-def _note_texts_with_progress(notes: Path, text_column: str, progress, task):
-    from factory.data.corpus import iter_notes, iter_sentences
-
-    done = 0
-
-    def counted():
-        nonlocal done
-        for note in iter_notes(notes, text_column):
-            yield note
-            done += len(note.text)
-            progress.update(task, completed=done)
-
-    for sentence in iter_sentences(counted()):
-        progress.update(task, completed=done + sentence.char_end)
-        yield sentence.text
+from factory.quality.privacy import DEFAULT_LICENSE
 
 
 @click.command("check-phi")
@@ -144,244 +23,28 @@ def _note_texts_with_progress(notes: Path, text_column: str, progress, task):
 @click.option("--no-ner", is_flag=True, help="Rules only: skip the spaCy name/place model (faster, misses untitled names).")
 def check_phi(run_dir: Path, notes: Path | None, text_column: str, gold: Path | None, ngram: int, no_ner: bool) -> None:
     """Scan bronze for PHI; mark each row pass or quarantined in <run>/bronze_phi/ (bronze is not modified)."""
-    from factory.quality.phi import PhiScanner
-    from factory.core.progress import console, progress_bar
-    from factory.data.run_folder import Run
+    from factory.quality.privacy import scan_bronze
 
-    bronze = _load_bronze(run_dir)
-    notes_chars = 0
-    if notes is not None:  # a broken notes file fails here, before anything is written
-        from factory.data.corpus import validate_notes
-
-        with console.status(f"checking notes {notes}"):
-            notes_check = validate_notes(notes, text_column)
-        notes_chars = notes_check.chars
-        for decision in notes_check.decisions():
-            console.print(f"[yellow]note:[/] {decision}", highlight=False)
-    run = Run.open(run_dir)  # the run lock: no synthesize may append while we scan
-    bronze = _load_bronze(run_dir)  # re-read under the lock
-    index, ref_counts = _build_overlap_index(notes, gold, ngram, text_column, notes_chars)
-    with console.status("loading PHI scanner" + ("" if no_ner else " (spaCy model)")):
-        scanner = PhiScanner(use_ner=not no_ner, overlap=index)
-    if not no_ner and scanner.ner is None:
-        console.print("[yellow]presidio/spaCy not installed: scanning with rules only (untitled names are missed)[/]")
-
-    row_ids = bronze.get_column("row_id").to_list()
-    texts = bronze.get_column("text").to_list()
-    results = []
-    with progress_bar("sentences") as progress:
-        task = progress.add_task("scanning bronze for PHI", total=len(texts))
-        for start in range(0, len(texts), SCAN_BATCH):
-            batch = texts[start:start + SCAN_BATCH]
-            results.extend(scanner.scan(batch))
-            progress.advance(task, len(batch))
-
-    now = utc_now()
-    rows = []
-    by_type: Counter[str] = Counter()
-    for row_id, text, hits in zip(row_ids, texts, results, strict=True):
-        types = sorted({h.type for h in hits})
-        by_type.update(types)
-        rows.append({"row_id": row_id, "phi_status": "quarantined" if hits else "pass",
-                     "phi_reasons": [h.reason() for h in hits], "phi_types": types,
-                     "text_sha256": text_sha256(text), "scanned_at": now})
-    frame = pl.DataFrame(rows, schema=PHI_SCHEMA)
-    quarantined = int((frame.get_column("phi_status") == "quarantined").sum())
-    out_dir = run.out / PHI_DIR
-    out_dir.mkdir(exist_ok=True)
-    atomic_write_parquet(frame, out_dir / PHI_SHARD)
-    info = {
-        "rows": frame.height, "passed": frame.height - quarantined, "quarantined": quarantined,
-        "quarantined_by_type": dict(sorted(by_type.items())), "method": scanner.method, "ngram": ngram,
-        "references": ref_counts, "scanned_at": now.isoformat(),
-    }
-    atomic_write_json(out_dir / SCAN_INFO, info)
-    run.record_stage(PHI_DIR, {k: v for k, v in info.items() if k != "scanned_at"})
-
-    click.echo(f"rows scanned: {frame.height}")
-    click.echo(f"passed: {frame.height - quarantined}")
-    click.echo(f"quarantined: {quarantined}")
-    for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])):
+    info, shard = scan_bronze(run_dir, notes, text_column, gold, ngram, no_ner)
+    click.echo(f"rows scanned: {info['rows']}")
+    click.echo(f"passed: {info['passed']}")
+    click.echo(f"quarantined: {info['quarantined']}")
+    for kind, count in sorted(info["quarantined_by_type"].items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"  {kind}: {count}")
-    click.echo(str(out_dir / PHI_SHARD))
-
-
-def _phi_status(run_dir: Path, bronze: pl.DataFrame) -> pl.DataFrame:
-    """Bronze joined with its PHI status; refuses unless every current bronze row was scanned as it is now."""
-    current = SideTable(run_dir, "bronze", "phi").current(bronze)
-    if current is None:
-        raise FactoryError(f"bronze has not been scanned for PHI: run `bin/generate check-phi --run {run_dir}` first")
-    stale = bronze.height - current.height
-    if stale:
-        raise FactoryError(f"{stale} of {bronze.height} bronze rows have no PHI status for their current text "
-                           f"(bronze changed after check-phi): run `bin/generate check-phi --run {run_dir}` again")
-    return bronze.join(current.select("row_id", "phi_status", "phi_types", "text_sha256"), on="row_id", how="left")
-
-
-def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license_text: str) -> str:
-    per_category = Counter(exported.get_column("category").to_list())
-    scanned_per_category = Counter(scanned.get_column("category").to_list()) if "category" in scanned.columns else {}
-    quarantined = scanned.filter(pl.col("phi_status") == "quarantined")
-    by_type = Counter(t for types in quarantined.get_column("phi_types").to_list() for t in types)
-    hashes = sorted(set(exported.get_column("model_hash").drop_nulls().to_list()))
-    prompts = sorted(set(exported.get_column("prompt_hash").drop_nulls().to_list()))
-    schemas = sorted(set(exported.get_column("schema_hash").drop_nulls().to_list()))
-    sampling = sorted(set(exported.get_column("sampling").drop_nulls().to_list()))
-    engines = sorted(set(exported.get_column("engine").drop_nulls().to_list()))
-    lines = [
-        "# Bronze data card: synthetic sentences for Alzheimer's disease sign/symptom classification",
-        "",
-        "## What it is",
-        "",
-        f"{exported.height} short clinical-style sentences written by a local language model, each labelled with",
-        "the category it was written for (one of the taxonomy's sign/symptom categories of Alzheimer's disease,",
-        "or `none`). They are meant as extra (\"bronze\") training data for sentence classifiers, next to",
-        "expert-annotated (gold) and model-labelled real (silver) data, which are **not** part of this bundle.",
-        "",
-        "## How it was made",
-        "",
-        "- **Label-to-data**: the model was prompted with a category's definition and examples from the",
-        "  taxonomy and sampled attributes (note section, speaker, assertion, severity, setting), and asked to",
-        "  write new sentences. **No patient text was in any prompt.**",
-        "  (Li, Wang & Yu, *Two Directions for Clinical Data Generation with Large Language Models*, 2023.)",
-        "- Outputs were constrained to a JSON schema, validated, de-duplicated, and copies of the prompt's",
-        "  example were dropped.",
-        f"- Model sha256: {', '.join(f'`{h}`' for h in hashes) or 'unknown'}",
-        f"- Engine: {', '.join(engines) or 'unknown'}; prompt template sha256: {', '.join(f'`{p[:16]}…`' for p in prompts)};"
-        f" schema sha256: {', '.join(f'`{s[:16]}…`' for s in schemas)}",
-        f"- Sampling: {'; '.join(f'`{s}`' for s in sampling) or 'unknown'}",
-        "",
-        "## Counts per category (exported rows)",
-        "",
-        "| category | exported | scanned |",
-        "|---|---:|---:|",
-    ]
-    for category in sorted(set(per_category) | set(scanned_per_category)):
-        lines.append(f"| {category} | {per_category.get(category, 0)} | {scanned_per_category.get(category, 0)} |")
-    lines += [
-        f"| **total** | **{exported.height}** | **{scanned.height}** |",
-        "",
-        "## PHI scan",
-        "",
-        f"- Rows scanned: {scanned.height}; passed: {scanned.height - quarantined.height};"
-        f" quarantined (not exported): {quarantined.height}.",
-    ]
-    if by_type:
-        lines.append("- Quarantined rows by finding type (a row can have several): "
-                     + ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))) + ".")
-    lines += [
-        f"- Method: {scan.get('method', 'factory.quality.phi')}.",
-        f"- Verbatim-overlap check: {_overlap_line(scan)}",
-        f"- Scanned at: {scan.get('scanned_at', 'unknown')}.",
-        "",
-        "**Caveat.** The scan is an automated first pass, not a guarantee. Rule- and NER-based detectors miss",
-        "unusual names, identifiers in unexpected formats, and indirect identification (rare combinations of",
-        "details). A person should review a sample before wide release, and anyone who finds PHI should report it",
-        "to the data owner.",
-        "",
-        "## Intended use and licence",
-        "",
-        "- Intended use: research and development of clinical NLP classifiers for signs and symptoms of",
-        "  Alzheimer's disease, for example data augmentation and pre-training alongside real annotated data.",
-        "- Not for: clinical decision-making about any person, or as a description of real patients. The",
-        "  sentences are model-written and not clinically validated; labels are the category each sentence was",
-        "  requested for and can be wrong.",
-        f"- Licence: {license_text}.",
-        "",
-        "## Files",
-        "",
-        "- `bronze/part-00000.parquet`: columns " + ", ".join(f"`{c}`" for c in exported.columns) + ".",
-        "- `manifest.json`: sha256 of every file in this bundle.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _overlap_line(scan: dict) -> str:
-    refs = scan.get("references") or {}
-    if not refs:
-        return "not run (check-phi was given no --notes or --gold)."
-    parts = []
-    if "notes_sentences" in refs:
-        parts.append(f"{refs['notes_sentences']} notes sentences")
-    if "gold_sentences" in refs:
-        parts.append(f"{refs['gold_sentences']} gold sentences")
-    return f"no exported sentence shares a {scan.get('ngram', '?')}-word run with {' or '.join(parts)}."
-
-
-_DATASET_FOLDER = re.compile(r"^(?:silver|bronze|gold|failed)(?:_[a-z0-9_]+)?$")
-
-
-def _refuse_out_inside_datasets(run_dir: Path, out: Path) -> None:
-    """A bundle inside silver/, bronze/, failed/ or a <dataset>_<kind> side table would sit among the run's
-    own shards (and a later reader might take it for them)."""
-    run, target = run_dir.expanduser().resolve(), out.expanduser().resolve()
-    try:
-        parts = target.relative_to(run).parts
-    except ValueError:
-        return
-    if not parts:
-        raise FactoryError(f"--out {out} is the run folder itself; choose a new folder, e.g. {run_dir / 'share'}")
-    top = parts[0]
-    if _DATASET_FOLDER.match(top) or shard_paths(run / top):
-        raise FactoryError(f"--out {out} is inside the run's dataset folder {top}/; choose a folder outside "
-                           f"silver/, bronze/, failed/ and the side tables, e.g. {run_dir / 'share'}")
+    click.echo(str(shard))
 
 
 @click.command("export")
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to export bronze from.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="New bundle folder (must not exist, or be empty).")
+              help="New bundle folder (must not exist, or be empty; see --replace).")
+@click.option("--replace", is_flag=True, help="Replace the bundle an earlier export wrote at --out (whole, atomically).")
 @click.option("--license", "license_text", default=DEFAULT_LICENSE, show_default=True,
               help="Licence stated in DATACARD.md.")
-def export(run_dir: Path, out: Path, license_text: str) -> None:
+def export(run_dir: Path, out: Path, replace: bool, license_text: str) -> None:
     """Build a shareable bundle: bronze rows that passed check-phi, DATACARD.md, manifest.json (bronze only)."""
-    from factory.data.run_folder import Run
+    from factory.quality.privacy import export_bundle
 
-    _refuse_out_inside_datasets(run_dir, out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FactoryError(f"--out {out} exists and is not empty; choose a new folder")
-    bronze = _load_bronze(run_dir)
-    Run.open(run_dir)  # the run lock: bronze cannot grow while we export
-    bronze = _load_bronze(run_dir)
-    joined = _phi_status(run_dir, bronze)
-    passing = joined.filter(pl.col("phi_status") == "pass")
-    if passing.height == 0:
-        raise FactoryError(f"no bronze row of {run_dir} passed the PHI scan; nothing to export")
-    exported = passing.select([c for c in EXPORT_COLUMNS if c in passing.columns]).sort(["category", "row_id"])
-    scan_path = run_dir / PHI_DIR / SCAN_INFO
-    scan = json.loads(scan_path.read_text(encoding="utf-8")) if scan_path.is_file() else {}
-
-    out = out.expanduser().absolute()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FactoryError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "bronze").mkdir(parents=True)
-        atomic_write_parquet(exported, tmp / "bronze" / "part-00000.parquet")
-        atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text).encode("utf-8"))
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        manifest = {
-            "created_at": utc_now().isoformat(),
-            "rows": exported.height,
-            "counts_per_category": dict(sorted(Counter(exported.get_column("category").to_list()).items())),
-            "phi_scan": {"scanned": joined.height, "passed": passing.height,
-                         "quarantined": joined.height - passing.height, "method": scan.get("method")},
-            "files": {p.relative_to(tmp).as_posix(): {"sha256": _sha256_file(p), "bytes": p.stat().st_size} for p in files},
-        }
-        atomic_write_json(tmp / "manifest.json", manifest)
-        if out.exists():
-            out.rmdir()  # empty (checked above); rename cannot replace it on every platform
-        os.rename(tmp, out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise FactoryError(f"cannot write bundle {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    click.echo(f"exported {exported.height} of {joined.height} bronze rows "
-               f"({joined.height - passing.height} quarantined, not exported)")
-    click.echo(str(out))
+    exported, scanned = export_bundle(run_dir, out, license_text, replace)
+    click.echo(f"exported {exported} of {scanned} bronze rows ({scanned - exported} quarantined, not exported)")
+    click.echo(str(out.expanduser().absolute()))

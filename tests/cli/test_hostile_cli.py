@@ -121,7 +121,7 @@ def test_label_embedding_with_non_utf8_gold_is_one_error_line(tmp_path):
 
 
 def test_check_phi_reading_notes_advances_within_one_huge_note(tmp_path):
-    from factory.cli.privacy import _note_texts_with_progress
+    from factory.quality.privacy import _note_texts_with_progress
 
     class Recorder:
         def __init__(self):
