@@ -44,8 +44,11 @@ def test_compare_cli_writes_every_artefact(project):
 
     metrics = pl.read_parquet(out / "metrics.parquet")
     assert metrics.equals(pl.read_csv(out / "metrics.csv", schema=metrics.schema))
-    # 4 sets x 2 models x 2 seeds, each with 9 categories + micro + macro + binary
-    assert metrics.height == 4 * 2 * 2 * 12
+    # 4 sets + the selected variants of the 2 gold+synthetic sets (selection is on by default)
+    # x 2 models x 2 seeds, each with 9 categories + micro + macro + binary
+    assert set(metrics["training_set"]) == {"gold", "bronze", "gold+silver", "gold+silver-sel", "gold+silver+bronze",
+                                            "gold+silver+bronze-sel"}
+    assert metrics.height == 6 * 2 * 2 * 12
     assert set(metrics["model"]) == {"tfidf", "encoder"}
     # every model is scored on the same gold test split
     support = metrics.filter(pl.col("scope") == "binary")["support"]
@@ -63,11 +66,19 @@ def test_compare_cli_writes_every_artefact(project):
     assert gold_micro["f1"].min() > 0.9
 
     report = (out / "report.md").read_text()
-    assert "| ★ " in report and "gold+silver+bronze" in report and "Binary task" in report
+    assert "★" in report and "gold+silver+bronze" in report and "Binary task" in report
+    assert report.startswith("# Gold vs silver vs bronze") and "## Verdict" in report
+    assert "the test split chose nothing" in report and "± 0.000" not in report
     html = (out / "report.html").read_text()
-    assert html.count("<table>") == 3 and "data:image/png;base64," in html
+    assert "<h2>Verdict</h2>" in html and "data:image/png;base64," in html
+    assert html.count("<table>") >= 3 + 2 * 2  # selection, 2 per model, categories, binary, selection grids
     saved = sorted(p.name for p in (out / "models").iterdir())
-    assert len(saved) == 16 and "gold+silver__tfidf__seed1" in saved
+    assert len(saved) == 24 and "gold+silver__tfidf__seed1" in saved and "gold+silver-sel__encoder__seed0" in saved
+    assert config["selection"]["chosen_on"].startswith("5-fold cross-validation over gold train")
+    assert {(c["family"], c["source"]) for c in config["selection"]["sources"]} == {
+        (f, r) for f in ("tfidf", "encoder") for r in ("silver", "bronze")}
+    meta_sel = json.loads((out / "models" / "gold+silver-sel__tfidf__seed0" / "meta.json").read_text())
+    assert meta_sel["selection"]["applied"] and set(meta_sel["thresholds"]) == set(meta_sel["outputs"])
     meta = json.loads((out / "models" / "gold__encoder__seed0" / "meta.json").read_text())
     assert meta["training_data"]["gold_fingerprint"] == split["gold_fingerprint"]
     assert {m["category"] for m in meta["metrics_on_gold_test"]} >= {"micro", "macro", "binary"}
@@ -77,7 +88,7 @@ def test_sets_without_data_are_skipped_with_a_note(project, taxonomy):
     opts = CompareOptions(gold_dir=project / "gold", out_dir=project / "exp", bronze_dirs=[project / "bronze"],
                           sets=parse_sets("gold,silver,gold+bronze"), cache_dir=project / "cache", test_fraction=0.25)
     data = prepare_data(opts, taxonomy)
-    assert data.sets == ["gold", "gold+bronze"]
+    assert data.sets == ["gold", "gold+bronze", "gold+bronze-sel"]  # selection (on by default) adds -sel
     assert any("skipped set silver" in n for n in data.notes)
 
 

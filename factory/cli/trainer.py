@@ -35,6 +35,20 @@ taxonomy_option = click.option("--taxonomy", type=PathType, default=None,
                                help="Taxonomy JSON (default: schemas/taxonomy.json).")
 
 
+def selection_options(command):
+    """--no-select, --fixed-threshold and --negatives, shared by compare and train."""
+    command = click.option("--negatives", type=PathType, default=None,
+                           help="JSONL/CSV/Parquet of 'none' sentences added to gold train only (never to the test split), "
+                                "e.g. data/demo/negatives.jsonl.")(command)
+    command = click.option("--fixed-threshold", is_flag=True,
+                           help="Decide every category at 0.5 instead of per-category thresholds chosen on CV folds "
+                                "of gold train.")(command)
+    command = click.option("--no-select", "no_select", is_flag=True,
+                           help="Do not choose synthetic rows on CV folds of gold train (compare: no `-sel` sets; "
+                                "train: all rows of the set).")(command)
+    return command
+
+
 @click.group(name="gold")
 def gold() -> None:
     """Hand-labelled gold data."""
@@ -93,11 +107,17 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
                    "this agreement (needs `consistency`).")
 @click.option("--drop-rejected", is_flag=True, help="Leave out silver/bronze rows the verifier rejected (needs `check`).")
 @click.option("--drop-duplicates", is_flag=True, help="Leave out bronze rows flagged as duplicates (needs `dedup`).")
+@selection_options
 @taxonomy_option
 def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synthetic_weight, seeds, models, encoder,
             finetune, epochs, split_seed, test_fraction, resplit, save_models, out, cache_dir, silver_min_agreement,
-            drop_rejected, drop_duplicates, taxonomy) -> None:
-    """Train on gold / silver / bronze and their mixtures; score all on the frozen gold test split."""
+            drop_rejected, drop_duplicates, no_select, fixed_threshold, negatives, taxonomy) -> None:
+    """Train on gold / silver / bronze and their mixtures; score all on the frozen gold test split.
+
+    Each gold+synthetic set also runs as `<set>-sel`: the synthetic rows (filter, cap, weight per source)
+    chosen on 5-fold cross-validation over gold train, kept only where they raise CV micro-F1 without
+    lowering any category's CV F1 by more than 0.05. Per-category thresholds are chosen on the same folds.
+    The frozen test split chooses nothing."""
     from factory.trainer.compare import CompareOptions, default_out_dir, parse_models, parse_seeds, parse_sets, run_compare
     from factory.data.gold import DEFAULT_GOLD_DIR
     from factory.trainer.report import write_report
@@ -109,7 +129,7 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
         synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs,
         save_models=save_models, split_seed=split_seed, test_fraction=test_fraction, resplit=resplit,
         cache_dir=cache_dir, silver_min_agreement=silver_min_agreement, drop_rejected=drop_rejected,
-        drop_duplicates=drop_duplicates,
+        drop_duplicates=drop_duplicates, select=not no_select, tune_thresholds=not fixed_threshold, negatives=negatives,
     )
     if options.out_dir.exists() and not options.out_dir.is_dir():
         raise FactoryError(f"--out {options.out_dir} is a file; compare writes a folder")
@@ -132,12 +152,18 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+@selection_options
 @taxonomy_option
 def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_cap_ratio, synthetic_weight, encoder,
-          finetune, epochs, out, cache_dir, taxonomy) -> None:
-    """Train one classifier on the gold train split (+ synthetic), score it on the frozen test split, save it."""
-    from factory.trainer.compare import (CompareOptions, fit_and_score, model_name, parse_models, parse_sets,
-                                 prepare_data, save_model)
+          finetune, epochs, out, cache_dir, no_select, fixed_threshold, negatives, taxonomy) -> None:
+    """Train one classifier on the gold train split (+ synthetic), score it on the frozen test split, save it.
+
+    A gold+synthetic set takes the synthetic rows chosen on CV folds of gold train (as `compare`'s `-sel`
+    sets; --no-select takes them all), and the model keeps per-category thresholds chosen on the same folds
+    (meta.json), which `predict` uses."""
+    from factory.trainer.compare import (CompareOptions, choose_on_gold_train, fit_and_score, model_name, parse_models,
+                                         parse_sets, prepare_data, save_model)
+    from factory.trainer.selection import SELECTED_SUFFIX
     from factory.data.gold import DEFAULT_GOLD_DIR
 
     sets, (family,) = parse_sets(set_name), parse_models(family)
@@ -147,19 +173,27 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
         gold_dir=gold_dir or DEFAULT_GOLD_DIR, out_dir=out, silver_dirs=list(silver_dirs), bronze_dirs=list(bronze_dirs),
         sets=sets, models=[family], seeds=[seed], synthetic_cap_ratio=synthetic_cap_ratio,
         synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs, cache_dir=cache_dir,
+        select=not no_select, tune_thresholds=not fixed_threshold, negatives=negatives,
     )
     tax = _taxonomy(taxonomy)
     data = prepare_data(options, tax)
-    if data.sets != sets:
+    if not data.sets or data.sets[0] != sets[0]:
         raise FactoryError("; ".join(data.notes))
+    target = data.sets[-1]  # the selected variant when there is one
+    data.sets = [target]
     console = _console()
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as progress:
-        model, rows, scores, seconds = fit_and_score(family, sets[0], seed, options, data, tax.category_ids, progress)
-    save_model(model, out, options, data, tax, sets[0], model_name(family, finetune), seed, rows, scores)
+        selection = choose_on_gold_train(options, data, tax, progress)
+        model, rows, scores, seconds = fit_and_score(family, target, seed, options, data, tax.category_ids, progress)
+    save_model(model, out, options, data, tax, target, model_name(family, finetune), seed, rows, scores)
     by_scope = {s["category"]: s["f1"] for s in scores}
-    console.print(f"trained {model_name(family, finetune)} on {sets[0]} ({len(rows)} sentences, {seconds:.1f} s); "
+    if target.endswith(SELECTED_SUFFIX):
+        for (_, role), choice in selection.choices.items():
+            console.print(f"{role}: kept {choice.rows_kept} of {choice.rows_total} rows ({choice.setting.describe()}): "
+                          f"{choice.reason}", highlight=False)
+    console.print(f"trained {model_name(family, finetune)} on {target} ({len(rows)} sentences, {seconds:.1f} s); "
                   f"gold test micro-F1 {by_scope['micro']:.3f}, macro-F1 {by_scope['macro']:.3f}, "
                   f"binary F1 {by_scope['binary']:.3f}; saved to {out}", highlight=False)
 

@@ -72,8 +72,10 @@ class OneVsRestLogistic:
             if column.min() == column.max():
                 self.estimators.append(float(column[0]))
                 continue
+            # The dual problem is the fast one when features outnumber rows (TF-IDF: ~13x faster); the
+            # L2-regularised optimum is the same either way.
             model = LogisticRegression(C=self.c, class_weight="balanced", solver="liblinear", max_iter=2000,
-                                       random_state=self.seed)
+                                       dual=x.shape[1] > x.shape[0], random_state=self.seed)
             self.estimators.append(model.fit(x, column, sample_weight=sample_weight))
         return self
 
@@ -92,11 +94,20 @@ class BaseModel:
     def __init__(self, outputs: list[str], seed: int = 0):
         self.outputs = list(outputs)
         self.seed = seed
-        self.threshold = DEFAULT_THRESHOLD
+        # One decision threshold for every output, or one per output (chosen on cross-validation folds of gold
+        # train by factory.trainer.selection and saved in meta.json as `thresholds`).
+        self.threshold: float | np.ndarray = DEFAULT_THRESHOLD
         self.progress = None  # optional rich Progress for long loops
 
+    def thresholds(self) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.threshold, dtype=float), (len(self.outputs),)).copy()
+
     def _meta(self) -> dict:
-        return {"kind": self.kind, "outputs": self.outputs, "seed": self.seed, "threshold": self.threshold}
+        meta = {"kind": self.kind, "outputs": self.outputs, "seed": self.seed}
+        if np.ndim(self.threshold) == 0:
+            return {**meta, "threshold": float(self.threshold)}
+        return {**meta, "threshold": DEFAULT_THRESHOLD,
+                "thresholds": {name: round(float(t), 4) for name, t in zip(self.outputs, self.thresholds())}}
 
     def save(self, folder: Path, extra_meta: dict | None = None) -> Path:
         folder = Path(folder)
@@ -112,17 +123,22 @@ class BaseModel:
         raise NotImplementedError
 
 
+def tfidf_features():
+    """Word 1-2 + char 3-5 gram TF-IDF (unfitted): the TF-IDF family's features."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion([
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
+    ])
+
+
 class TfidfModel(BaseModel):
     kind = "tfidf"
 
     def fit(self, texts: list[str], y: np.ndarray, sample_weight: np.ndarray | None = None) -> "TfidfModel":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import FeatureUnion
-
-        self.features = FeatureUnion([
-            ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
-        ])
+        self.features = tfidf_features()
         x = self.features.fit_transform(texts)
         self.head = OneVsRestLogistic(self.seed).fit(x, y, sample_weight)
         return self
@@ -304,6 +320,18 @@ def load_model(folder: str | Path, cache_dir: Path | None = CACHE_DIR) -> BaseMo
         model = FineTunedEncoderModel.load(folder, meta)
     else:
         raise FactoryError(f"{folder}: unknown model kind {kind!r}")
-    model.threshold = float(meta.get("threshold", DEFAULT_THRESHOLD))
+    model.threshold = saved_thresholds(meta, folder)
     model.meta = meta
     return model
+
+
+def saved_thresholds(meta: dict, folder: Path) -> float | np.ndarray:
+    """Per-output thresholds when the model has them (`thresholds`), else the single `threshold`."""
+    default = float(meta.get("threshold", DEFAULT_THRESHOLD))
+    per_output = meta.get("thresholds")
+    if not per_output:
+        return default
+    try:
+        return np.array([float(per_output.get(name, default)) for name in meta["outputs"]])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise FactoryError(f"{folder / META_FILE}: invalid thresholds ({exc})") from None

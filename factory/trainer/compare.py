@@ -1,5 +1,12 @@
 """Train every (training set x model x seed) combination and score all of them on the same frozen gold
 test split, so gold, silver, bronze and their mixtures are compared like for like.
+
+Before any model is scored on the test split, factory.trainer.selection chooses on cross-validation folds
+of gold train which synthetic rows to keep (the `-sel` training sets, next to the raw ones) and every
+output's decision threshold. The test split chooses nothing.
+
+One walk: gold, its fingerprint, the test subset and its target matrix are computed once; every dataset
+folder is read once (its side tables are matched against the rows already read).
 """
 
 from __future__ import annotations
@@ -12,21 +19,26 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from factory.data.rows import SYNTHETIC_SOURCES, LeakageReport, Rows, load_sources, remove_test_leakage
+from factory.data.rows import (SYNTHETIC_SOURCES, LeakageReport, Rows, dataset_to_rows, load_contract_dataset,
+                                normalise_text, remove_test_leakage)
 from factory.core.errors import FactoryError
-from factory.data.gold import gold_fingerprint, load_gold
-from factory.trainer.metrics import evaluate, summarise
+from factory.data.gold import gold_fingerprint, load_gold, read_gold_any
+from factory.trainer.metrics import DEFAULT_THRESHOLD, evaluate, summarise
 from factory.core.paths import CACHE_DIR, DATA_DIR
 from factory.data.split import Split, load_or_create_split
 from factory.data.taxonomy import Taxonomy
 from factory.trainer.classifiers import MODEL_FAMILIES, build_model, resolve_encoder, target_matrix
+from factory.trainer.selection import SELECTED_SUFFIX, Selection, run_selection
 
 DEFAULT_SETS = ("gold", "silver", "bronze", "gold+silver", "gold+bronze", "gold+silver+bronze")
 DEFAULT_EXPERIMENTS_DIR = DATA_DIR / "experiments"
 MINORITY_COUNT = 3  # categories with the lowest gold support, where the paper reports the largest gains
+SIDE_MIN_AGREEMENT = 0.6  # self-consistency below this (or a majority unlike the silver label) flags a silver row
+NEGATIVES_SOURCE = "negatives"  # in-memory source of --negatives rows (gold-train 'none' sentences)
 
 
 def parse_sets(text: str) -> list[str]:
+    """Raw training sets; the selected variants (`gold+silver-sel`) are added by `compare` itself."""
     sets: list[str] = []
     for name in (s.strip() for s in text.split(",")):
         parts = name.split("+")
@@ -82,6 +94,9 @@ class CompareOptions:
     drop_rejected: bool = False  # side tables <run>/silver_check, <run>/bronze_check
     drop_duplicates: bool = False  # side table <run>/bronze_dedup
     cache_dir: Path | None = CACHE_DIR
+    select: bool = True  # add the `-sel` sets: synthetic rows chosen on CV folds of gold train
+    tune_thresholds: bool = True  # per-output thresholds chosen on CV folds (else 0.5)
+    negatives: Path | None = None  # extra gold-train 'none' sentences (never in the test split)
 
 
 @dataclass
@@ -96,6 +111,10 @@ class PreparedData:
     notes: list[str]
     minority: list[str]
     gold_support: dict[str, int]
+    negatives: Rows = field(default_factory=Rows)
+    side_ok: dict[str, np.ndarray | None] = field(default_factory=dict)  # per synthetic row: no side table flags it
+    y_test: np.ndarray | None = None
+    selection: Selection | None = None
 
 
 @dataclass
@@ -122,18 +141,24 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     notes = []
     if split.created:
         notes.append(f"froze a new gold test split in {split.path} (seed {split.seed}, fraction {split.test_fraction})")
-    synthetic_raw = {
-        "silver": load_sources(opts.silver_dirs, "silver", taxonomy, opts.cache_dir),
-        "bronze": load_sources(opts.bronze_dirs, "bronze", taxonomy, opts.cache_dir),
-    }
-    synthetic_raw, filter_notes = apply_quality_filters(synthetic_raw, opts)
-    notes += filter_notes
+    loaded = {role: load_synthetic(role, folders, taxonomy, opts)
+              for role, folders in (("silver", opts.silver_dirs), ("bronze", opts.bronze_dirs))}
+    for role in SYNTHETIC_SOURCES:
+        notes += loaded[role][2]
     # Synthetic rows never enter the test side; copies of test sentences are dropped from training.
-    combined, leakage = remove_test_leakage(synthetic_raw["silver"] + synthetic_raw["bronze"], gold_test.texts)
+    combined, leakage = remove_test_leakage(loaded["silver"][0] + loaded["bronze"][0], gold_test.texts)
     synthetic = {role: combined.subset(i for i, s in enumerate(combined.sources) if s == role) for role in SYNTHETIC_SOURCES}
+    side_ok = {}
+    for role in SYNTHETIC_SOURCES:
+        flagged = loaded[role][1]
+        side_ok[role] = None if flagged is None else np.array([rid not in flagged for rid in synthetic[role].row_ids])
     if leakage.total:
         notes.append(f"removed {leakage.total} synthetic sentence(s) equal to gold test sentences "
                      f"({', '.join(f'{k}: {v}' for k, v in sorted(leakage.removed.items()))})")
+    negatives = Rows()
+    if opts.negatives is not None:
+        negatives, note = load_negatives(opts.negatives, taxonomy, gold)
+        notes.append(note)
     runnable = []
     for name in opts.sets:
         missing = [p for p in name.split("+") if p != "gold" and not len(synthetic[p])]
@@ -143,33 +168,102 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
             notes.append(f"skipped set {name}: {'; '.join(why)}")
         else:
             runnable.append(name)
+            if opts.select and selectable(name):
+                runnable.append(name + SELECTED_SUFFIX)
     if not runnable:
         raise FactoryError("none of the requested training sets has data; " + "; ".join(notes))
     support = gold.label_counts()
     gold_support = {cid: support.get(cid, 0) for cid in taxonomy.category_ids}
     minority = sorted(gold_support, key=lambda c: (gold_support[c], taxonomy.category_ids.index(c)))[:MINORITY_COUNT]
-    return PreparedData(gold, split, gold_train, gold_test, synthetic, leakage, runnable, notes, minority, gold_support)
+    return PreparedData(gold, split, gold_train, gold_test, synthetic, leakage, runnable, notes, minority, gold_support,
+                        negatives, side_ok, target_matrix(gold_test.labels, taxonomy.category_ids))
 
 
-def apply_quality_filters(synthetic: dict[str, Rows], opts: CompareOptions) -> tuple[dict[str, Rows], list[str]]:
-    """Leave out, in memory only, the rows the quality side tables flag (next to each --silver/--bronze
-    folder, i.e. in its run folder); the Parquet on disk is never changed."""
-    from factory.data.side_tables import excluded_row_ids
+def selectable(set_name: str) -> bool:
+    """Selection tunes synthetic rows added to gold; synthetic-only sets stay raw."""
+    parts = set_name.split("+")
+    return "gold" in parts and len(parts) > 1
 
-    notes = []
-    for role, folders in (("silver", opts.silver_dirs), ("bronze", opts.bronze_dirs)):
-        excluded: dict[str, set[str]] = excluded_row_ids(role, folders, opts.silver_min_agreement, opts.drop_rejected,
-                                                         opts.drop_duplicates)
-        if not excluded:
-            continue
+
+def load_negatives(path: Path, taxonomy: Taxonomy, gold: Rows) -> tuple[Rows, str]:
+    """--negatives: 'none' sentences added to gold train only; any equal to a gold sentence is left out."""
+    rows = read_gold_any(Path(path), taxonomy)
+    labelled = [i for i, labels in enumerate(rows.labels) if labels != [taxonomy.none.id]]
+    if labelled:
+        raise FactoryError(f"--negatives {path}: {len(labelled)} sentence(s) carry a category (e.g. "
+                           f"{rows.texts[labelled[0]]!r}); it takes 'none' sentences only")
+    gold_keys = {normalise_text(t) for t in gold.texts}
+    keep = [i for i, t in enumerate(rows.texts) if normalise_text(t) not in gold_keys]
+    left_out = len(rows) - len(keep)
+    rows = rows.subset(keep)
+    rows.sources = [NEGATIVES_SOURCE] * len(rows)
+    return rows, (f"added {len(rows)} 'none' sentence(s) from {path} to gold train only (never to the test split)"
+                  + (f"; {left_out} equal to a gold sentence left out" if left_out else ""))
+
+
+def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy,
+                   opts: CompareOptions) -> tuple[Rows, set[str] | None, list[str]]:
+    """(rows, row ids a side table flags or None when no side table exists, notes), each folder read once.
+
+    The quality side tables beside each folder (in its run folder) are matched against the rows as read.
+    The user's filters (--drop-rejected, --silver-min-agreement, --drop-duplicates) leave rows out in memory
+    here; the Parquet on disk is never changed. Without them the flags only feed selection's side-table
+    settings.
+    """
+    from factory.data.side_tables import KINDS, SideTable
+
+    rows, flagged, found, notes = Rows(), set(), False, []
+    excluded: dict[str, set[str]] = {}
+    for folder in folders:
+        ds = load_contract_dataset(folder, role, taxonomy, opts.cache_dir)
+        part = dataset_to_rows(ds, taxonomy)
+        frame = pl.DataFrame({"row_id": ds["row_id"], "text": ds["text"], "labels": ds["labels"]},
+                             schema={"row_id": pl.Utf8, "text": pl.Utf8, "labels": pl.List(pl.Utf8)})
+        run_dir = Path(folder).resolve().parent
+        kinds = ["check"] + (["consistency"] if role == "silver" else ["dedup"])
+        current = {kind: SideTable(run_dir, role, kind).current(frame) for kind in kinds}
+
+        def required(kind: str, complete: bool = False) -> pl.DataFrame:
+            table = current[kind]
+            if table is None:
+                raise FactoryError(f"no {kind} table for {role} in {run_dir}; run "
+                                   f"`bin/generate {KINDS[kind].produced_by} --run {run_dir}` first")
+            if complete:
+                stale = set(frame["row_id"].to_list()) - set(table["row_id"].to_list())
+                if stale:
+                    raise FactoryError(f"{len(stale)} of {frame.height} {role} rows in {run_dir} are newer than the "
+                                       f"{kind} table; run `bin/generate {KINDS[kind].produced_by} --run {run_dir}` again")
+            return table
+
+        if current["check"] is not None:
+            flagged |= set(current["check"].filter(pl.col("verdict") == "reject")["row_id"].to_list())
+        if current.get("consistency") is not None:
+            table = current["consistency"]
+            flagged |= set(table.filter(~(pl.col("silver_agrees") & (pl.col("agreement") >= SIDE_MIN_AGREEMENT)))
+                           ["row_id"].to_list())
+        if current.get("dedup") is not None:
+            flagged |= set(current["dedup"].filter(pl.col("duplicate"))["row_id"].to_list())
+        found |= any(t is not None for t in current.values())
+        if opts.drop_rejected:
+            excluded.setdefault("verifier rejected", set()).update(
+                required("check").filter(pl.col("verdict") == "reject")["row_id"].to_list())
+        if role == "silver" and opts.silver_min_agreement is not None:
+            threshold = opts.silver_min_agreement
+            confident = set(required("consistency").filter(pl.col("silver_agrees") & (pl.col("agreement") >= threshold))
+                            ["row_id"].to_list())
+            excluded.setdefault(f"agreement < {threshold:g}", set()).update(set(frame["row_id"].to_list()) - confident)
+        if role == "bronze" and opts.drop_duplicates:
+            excluded.setdefault("duplicate", set()).update(
+                required("dedup", complete=True).filter(pl.col("duplicate"))["row_id"].to_list())
+        rows = rows + part
+    if excluded:
         dropped = set().union(*excluded.values())
-        rows = synthetic[role]
         keep = [i for i, row_id in enumerate(rows.row_ids) if row_id not in dropped]
-        synthetic[role] = rows.subset(keep)
         why = ", ".join(f"{reason}: {len(ids & set(rows.row_ids))}" for reason, ids in excluded.items())
         notes.append(f"left out {len(rows) - len(keep)} of {len(rows)} {role} row(s) by quality filters ({why}); "
                      "nothing was deleted")
-    return synthetic, notes
+        rows = rows.subset(keep)
+    return rows, (flagged if found else None), notes
 
 
 def _check_options(opts: CompareOptions) -> None:
@@ -186,28 +280,61 @@ def _check_options(opts: CompareOptions) -> None:
 
 
 def training_rows(data: PreparedData, set_name: str, cap_ratio: float | None, synthetic_weight: float,
-                  seed: int) -> tuple[Rows, np.ndarray]:
-    """Rows and sample weights of one training set.
+                  seed: int, family: str | None = None) -> tuple[Rows, np.ndarray]:
+    """Rows and sample weights of one training set (gold train, --negatives, synthetic).
 
-    The synthetic cap (K x gold train size, over all synthetic sources of the set) is a seeded random
-    sample, so different seeds also see different synthetic subsets.
+    Raw sets: the synthetic cap (K x gold train size, over all synthetic sources of the set) is a seeded
+    random sample, so different seeds also see different synthetic subsets. Selected sets (`-sel`): the
+    rows and weight selection chose for this model family, the same for every seed.
     """
-    parts = set_name.split("+")
-    gold = data.gold_train if "gold" in parts else Rows()
-    synthetic = Rows()
+    selected = set_name.endswith(SELECTED_SUFFIX)
+    parts = set_name.removesuffix(SELECTED_SUFFIX).split("+")
+    gold = data.gold_train + data.negatives if "gold" in parts else Rows()
+    synthetic, weights = Rows(), []
     for role in SYNTHETIC_SOURCES:
-        if role in parts:
+        if role not in parts:
+            continue
+        if selected:
+            if data.selection is None:
+                raise ValueError(f"{set_name}: run selection first")
+            kept, weight = data.selection.picked[(selection_family(family), role)]
+            synthetic = synthetic + data.synthetic[role].subset(kept.tolist())
+            weights += [weight] * len(kept)
+        else:
             synthetic = synthetic + data.synthetic[role]
-    if cap_ratio is not None:
+            weights += [synthetic_weight] * len(data.synthetic[role])
+    if cap_ratio is not None and not selected:
         cap = int(cap_ratio * len(data.gold_train))
         if len(synthetic) > cap:
             keep = np.sort(np.random.default_rng(seed).choice(len(synthetic), size=cap, replace=False))
             synthetic = synthetic.subset(keep.tolist())
+            weights = [weights[i] for i in keep]
     rows = gold + synthetic
     if not len(rows):
         raise FactoryError(f"training set {set_name} is empty after the synthetic cap; raise --synthetic-cap-ratio")
-    weights = np.concatenate([np.ones(len(gold)), np.full(len(synthetic), synthetic_weight)])
-    return rows, weights
+    return rows, np.concatenate([np.ones(len(gold)), np.asarray(weights, dtype=float)])
+
+
+def selection_family(family: str | None) -> str:
+    """The frozen family whose CV choices a model uses (the fine-tuned encoder borrows the frozen one's)."""
+    return family if family in ("tfidf", "encoder") else "encoder"
+
+
+def choose_on_gold_train(opts: CompareOptions, data: PreparedData, taxonomy: Taxonomy, progress=None) -> Selection:
+    """Selection (when on) and thresholds, on CV folds of gold train; stored in data.selection."""
+    families = [selection_family(m) for m in opts.models]
+    if not opts.select and not opts.tune_thresholds:
+        data.selection = Selection(0, taxonomy.category_ids, enabled=False)
+        return data.selection
+    sets = data.sets if opts.tune_thresholds else [s for s in data.sets if s.endswith(SELECTED_SUFFIX)]
+    data.selection = run_selection(data.gold_train, data.negatives, data.synthetic, data.side_ok, taxonomy.category_ids,
+                                   list(dict.fromkeys(families)), sets, opts.select, opts.encoder, opts.cache_dir,
+                                   progress)
+    return data.selection
+
+
+def row_counts(rows: Rows) -> dict[str, int]:
+    return {f"n_{s}": rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *SYNTHETIC_SOURCES)}
 
 
 def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> CompareResult:
@@ -226,16 +353,16 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
     total = len(opts.models) * len(data.sets) * len(opts.seeds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
+        choose_on_gold_train(opts, data, taxonomy, progress)
         fits = progress.add_task("training", total=total)
         for family, name in zip(opts.models, names):
             for set_name in data.sets:
                 for seed in opts.seeds:
                     progress.update(fits, description=f"training {name} on {set_name} (seed {seed})")
                     model, rows, scores, fit_seconds = fit_and_score(family, set_name, seed, opts, data, cats, progress)
-                    counts = {f"n_{s}": rows.sources.count(s) for s in ("gold", *SYNTHETIC_SOURCES)}
                     for score in scores:
-                        records.append({"training_set": set_name, "model": name, "seed": seed, **score, **counts,
-                                        "fit_seconds": round(fit_seconds, 3)})
+                        records.append({"training_set": set_name, "model": name, "seed": seed, **score,
+                                        **row_counts(rows), "fit_seconds": round(fit_seconds, 3)})
                     if opts.save_models:
                         folder = Path(opts.out_dir) / "models" / f"{set_name}__{name}__seed{seed}"
                         model_dirs.append(save_model(model, folder, opts, data, taxonomy, set_name, name, seed, rows, scores))
@@ -244,22 +371,48 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
     return CompareResult(opts, data, metrics, summarise(metrics), names, time.perf_counter() - started, model_dirs)
 
 
+def model_thresholds(opts: CompareOptions, data: PreparedData, family: str, set_name: str):
+    """Per-output thresholds chosen on CV for this family and set; 0.5 for the fine-tuned encoder."""
+    if not opts.tune_thresholds or opts.finetune and family == "encoder" or data.selection is None:
+        return DEFAULT_THRESHOLD
+    return data.selection.thresholds(family, set_name)
+
+
 def fit_and_score(family: str, set_name: str, seed: int, opts: CompareOptions, data: PreparedData,
                   cats: list[str], progress=None):
     """Fit one model on one training set and score it on the gold test split."""
-    rows, weights = training_rows(data, set_name, opts.synthetic_cap_ratio, opts.synthetic_weight, seed)
+    rows, weights = training_rows(data, set_name, opts.synthetic_cap_ratio, opts.synthetic_weight, seed, family)
     model = build_model(family, cats, seed, opts.encoder, opts.finetune, opts.epochs, opts.cache_dir)
     model.progress = progress
+    model.threshold = model_thresholds(opts, data, family, set_name)
     started = time.perf_counter()
     model.fit(rows.texts, target_matrix(rows.labels, cats), weights)
     fit_seconds = time.perf_counter() - started
-    y_test = target_matrix(data.gold_test.labels, cats)
+    y_test = data.y_test if data.y_test is not None else target_matrix(data.gold_test.labels, cats)
     scores = evaluate(y_test, model.predict_proba(data.gold_test.texts), cats, model.threshold)
     return model, rows, scores, fit_seconds
 
 
+def selection_meta(data: PreparedData, family: str, set_name: str) -> dict | None:
+    """What selection chose for this model's sources (and why), for meta.json."""
+    selection = data.selection
+    if selection is None or not selection.folds:
+        return None
+    parts = set_name.removesuffix(SELECTED_SUFFIX).split("+")
+    fam = selection_family(family)
+    cv = selection.cv.get((fam, set_name))
+    return {
+        "applied": set_name.endswith(SELECTED_SUFFIX),
+        "chosen_on": f"{selection.folds}-fold CV over gold train (the test split chose nothing)",
+        "sources": [c.to_json() for (f, role), c in selection.choices.items() if f == fam and role in parts]
+        if set_name.endswith(SELECTED_SUFFIX) else [],
+        "cv_micro_f1": None if cv is None else {"mean": round(cv.micro_mean, 4), "std": round(cv.micro_std, 4)},
+    }
+
+
 def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, rows, scores) -> Path:
     """Save weights plus what predict and an auditor need: training-data fingerprints and test metrics."""
+    family = "encoder" if name.startswith("encoder") else name
     return model.save(folder, {
         "model_name": name,
         "training_set": set_name,
@@ -270,10 +423,13 @@ def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, 
             "split": {"path": str(data.split.path), "seed": data.split.seed, "test_fraction": data.split.test_fraction},
             "silver_dirs": [str(p) for p in opts.silver_dirs],
             "bronze_dirs": [str(p) for p in opts.bronze_dirs],
-            "rows": {s: rows.sources.count(s) for s in ("gold", *SYNTHETIC_SOURCES)},
+            "negatives": str(opts.negatives) if opts.negatives else None,
+            "rows": {s: rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *SYNTHETIC_SOURCES)},
             "synthetic_cap_ratio": opts.synthetic_cap_ratio,
             "synthetic_weight": opts.synthetic_weight,
         },
+        "selection": selection_meta(data, family, set_name),
+        "thresholds_chosen_on": ("CV folds of gold train" if np.ndim(model.threshold) else "fixed"),
         "metrics_on_gold_test": scores,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

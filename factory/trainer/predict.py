@@ -96,10 +96,12 @@ def lines_columns(origins: list[str], lines: list[int]) -> dict[str, pl.Series]:
 
 
 def predictions_frame(texts: list[str], where: dict[str, pl.Series], probs: np.ndarray, outputs: list[str],
-                      threshold: float, model_dir: Path) -> pl.DataFrame:
-    """Contract columns, one score per output, then `where` each sentence came from."""
+                      threshold: float | np.ndarray, model_dir: Path) -> pl.DataFrame:
+    """Contract columns, one score per output, then `where` each sentence came from. `threshold` is one number
+    or the model's per-output thresholds (chosen on CV folds of gold train, saved in meta.json)."""
     categories = outputs[:-1]  # the last output is the binary any-category score
-    labels = [[c for c, p in zip(categories, row) if p >= threshold] or [NONE_ID] for row in probs[:, :-1]]
+    cuts = np.broadcast_to(np.asarray(threshold, dtype=float), (len(outputs),))[:-1]
+    labels = [[c for c, p, t in zip(categories, row, cuts) if p >= t] or [NONE_ID] for row in probs[:, :-1]]
     columns = {
         "row_id": pl.Series([text_row_id(t) for t in texts], dtype=CORE_SCHEMA["row_id"]),
         "source": pl.Series([PREDICTED_SOURCE] * len(texts), dtype=CORE_SCHEMA["source"]),
