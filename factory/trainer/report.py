@@ -132,7 +132,7 @@ def overview_table(result: CompareResult, look: Lookup, name: str, sep: str) -> 
         for i in _best(values):
             bold[i].add(c)
     breaks = {i for i, s in enumerate(data.sets) if i and "+" in s and "+" not in data.sets[i - 1]}
-    return Table(f"Model {name}: F1 on the gold test split (CV micro: 5-fold on gold train, mean{sep.strip()}std)",
+    return Table(f"Model {name}: F1 on the gold test split; CV micro = folds of gold train",
                  header, rows, bold, breaks=breaks)
 
 
@@ -152,7 +152,7 @@ def category_table(result: CompareResult, look: Lookup, name: str, short: dict[s
     for j, column in values.items():
         for i in _best(column):
             bold[i].add(j + 1)
-    return Table(f"Model {name}: per-category F1 on the gold test split (mean over seeds; ★ = minority)", header, rows,
+    return Table(f"Model {name}: per-category test F1 (★ = minority)", header, rows,
                  bold)
 
 
@@ -241,8 +241,8 @@ def verdict_lines(result: CompareResult, look: Lookup | None = None) -> list[str
                 if variant.endswith(SELECTED_SUFFIX) and data.selection is not None:
                     choice = data.selection.choices.get((selection_family(_family(name)), role))
                     if choice is not None:
-                        text += f" [{choice.setting.name}: {choice.rows_kept} of {choice.rows_total} rows"
-                        text += f", weight {choice.setting.weight:g}]" if not choice.setting.takes_nothing else "]"
+                        text += f" (setting {choice.setting.name}: {choice.rows_kept} of {choice.rows_total} rows"
+                        text += f", weight {choice.setting.weight:g})" if not choice.setting.takes_nothing else ")"
                 per_model.append(text)
             parts.append(f"{label}: " + "; ".join(per_model))
         lines.append(f"{role.capitalize()} against gold alone on the frozen test split: " + ". ".join(parts) + ".")
@@ -336,7 +336,7 @@ def print_tables(result: CompareResult, console, tables: Tables | None = None) -
                          style="yellow" if i in table.shaded else None)
         console.print(rich)
     for line in tables.verdict:
-        console.print(line, highlight=False, soft_wrap=False)
+        console.print(line, highlight=False, markup=False)
 
 
 def markdown_report(result: CompareResult, tables: Tables, chart_name: str = CHART_FILE) -> str:

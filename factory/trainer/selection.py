@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from factory.data.rows import SYNTHETIC_SOURCES, Rows
+from factory.data.rows import SYNTHETIC_SOURCES, Rows, normalise_text
 from factory.trainer.classifiers import OneVsRestLogistic, shared_embedder, target_matrix, tfidf_features
 from factory.trainer.metrics import DEFAULT_THRESHOLD, choose_thresholds, evaluate
 
@@ -229,6 +229,11 @@ class _Pool:
             texts += rows.texts
             labels += rows.labels
         self.y = target_matrix(labels, categories)
+        # A synthetic row equal to a gold train sentence must not train the fold that holds that sentence
+        # (the CV twin of the test-leakage rule): copy_of = its gold row, or -1.
+        gold_keys = {normalise_text(t): i for i, t in enumerate(gold.texts)}
+        self.copy_of = {r: np.array([gold_keys.get(normalise_text(t), -1) for t in synthetic[r].texts], dtype=int)
+                        for r in SYNTHETIC_SOURCES}
         if family == "tfidf":
             self.x = tfidf_features().fit_transform(texts).tocsr()
         else:
@@ -276,12 +281,18 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
     grids = {r: settings_grid(side_ok.get(r) is not None) for r in roles}
     oof: dict[tuple, np.ndarray] = {}  # config -> out-of-fold probabilities on gold train
     agreement: dict[tuple[str, int], np.ndarray] = {}  # (role, fold) -> scores from that fold's scorer
+    allowed = {(r, f): ~((pool.copy_of[r] >= 0) & (folds[np.maximum(pool.copy_of[r], 0)] == f))
+               for r in roles for f in range(k)}
+
+    def fold_pick(setting: Setting, role: str, fold: int, n_gold: int) -> np.ndarray:
+        kept = setting.pick(agreement[(role, fold)], side_ok.get(role), n_gold)
+        return kept[allowed[(role, fold)][kept]]
 
     def config_rows(config: tuple, fold: int, n_gold: int):
         """Rows and weights of a config's synthetic part in one fold: config = ((role, Setting), ...)."""
         rows, weights = [], []
         for role, setting in config:
-            kept = setting.pick(agreement[(role, fold)], side_ok.get(role), n_gold)
+            kept = fold_pick(setting, role, fold, n_gold)
             rows.append(pool.index[role][kept])
             weights.append(np.full(len(kept), setting.weight))
         return (np.concatenate(rows) if rows else np.zeros(0, dtype=int)), (np.concatenate(weights) if weights else np.zeros(0))
@@ -331,8 +342,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
                 worst = int(np.argmin(deltas))
                 d_micro = float(micro.mean() - base_micro.mean())
                 admissible = d_micro >= -MICRO_MARGIN and deltas[worst] >= -CATEGORY_MARGIN
-                kept = np.mean([len(setting.pick(agreement[(role, f)], side_ok.get(role), int((folds != f).sum())))
-                                for f in range(k)])
+                kept = np.mean([len(fold_pick(setting, role, f, int((folds != f).sum()))) for f in range(k)])
                 scores.append(SettingScore(setting.name, setting.describe(), float(kept), float(micro.mean()),
                                            float(micro.std()), d_micro, cats[worst], float(deltas[worst]), admissible))
                 if admissible and micro.mean() > best_micro + 1e-9:
