@@ -3,7 +3,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= data/runs/demo
-PER_CATEGORY ?= 20
 
 .PHONY: setup demo test bench clean-venv
 
@@ -20,15 +19,10 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(BIN)/python bin/generate prepare-model
 	touch $@
 
-# The whole factory on the demo data: silver, bronze, PHI scan + shareable bundle, gold, comparison.
+# The whole factory on the demo data, as the recipe recipes/demo.toml: silver, bronze, PHI scan + shareable
+# bundle, gold, comparison. A rerun resumes every stage.
 demo: setup
-	bin/generate label --notes data/demo/notes --out $(DEMO_OUT)
-	bin/generate synthesize --per-category $(PER_CATEGORY) --out $(DEMO_OUT)
-	bin/generate check-phi --run $(DEMO_OUT) --notes data/demo/notes --gold data/demo/gold.jsonl
-	rm -rf $(DEMO_OUT)/share && bin/generate export --run $(DEMO_OUT) --out $(DEMO_OUT)/share
-	bin/generate gold import data/demo/gold.jsonl --out $(DEMO_OUT)/gold
-	bin/generate compare --gold $(DEMO_OUT)/gold --silver $(DEMO_OUT)/silver --bronze $(DEMO_OUT)/bronze \
-		--out $(DEMO_OUT)/experiment
+	bin/generate run recipes/demo.toml --folder $(DEMO_OUT)
 	@echo "silver: $(DEMO_OUT)/silver  bronze: $(DEMO_OUT)/bronze  shareable bronze: $(DEMO_OUT)/share"
 	@echo "report: $(DEMO_OUT)/experiment/report.md (.html)  chart: $(DEMO_OUT)/experiment/f1_by_category.png"
 

@@ -19,7 +19,7 @@ from factory.core.offline import force_offline
 force_offline()  # before anything imports transformers, vLLM or Outlines
 children_die_with_this_process()
 
-from factory.cli import generate, housekeeping, privacy, quality, review, trainer  # noqa: E402
+from factory.cli import generate, housekeeping, privacy, quality, recipe, review, trainer  # noqa: E402
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,7 +40,7 @@ def main() -> None:
 
 
 # Pipeline order: generate, judge, gate and share, train and compare, then housekeeping.
-for _command in (generate.label, generate.synthesize, quality.check, quality.consistency, quality.dedup,
+for _command in (recipe.run, generate.label, generate.synthesize, quality.check, quality.consistency, quality.dedup,
                  privacy.check_phi, privacy.export, trainer.gold, trainer.compare, trainer.train, trainer.predict,
                  quality.quality, review.review, housekeeping.schemas, housekeeping.prepare_model, housekeeping.runs):
     main.add_command(_command)

@@ -73,10 +73,11 @@ def _raw_output(out) -> RawOutput:
 
 
 def _can_stream(llm) -> bool:
-    """The stream uses `LLM.chat`'s own two steps (render the chat, add the request) so prompts are
-    rendered exactly as `chat` renders them; both are internal to vLLM, so check they are there."""
-    return all(callable(getattr(llm, name, None)) for name in ("_preprocess_chat", "_add_request")) and all(
-        callable(getattr(llm.llm_engine, name, None)) for name in ("step", "has_unfinished_requests"))
+    """The stream renders chats with `LLM.chat`'s own renderer (`_preprocess_chat`, internal to vLLM), so
+    prompts are exactly those `chat` would send; check it and the engine calls are there."""
+    return callable(getattr(llm, "_preprocess_chat", None)) and all(
+        callable(getattr(llm.llm_engine, name, None)) for name in ("add_request", "step", "has_unfinished_requests",
+                                                                    "abort_request"))
 
 
 class VLLMStream(EngineStream):
@@ -92,10 +93,14 @@ class VLLMStream(EngineStream):
         self._ids = itertools.count()
 
     def submit(self, tag: object, request: Request, attempt: int = 1) -> None:
+        from vllm.sampling_params import RequestOutputKind
+
         llm = self.engine._llm
         params = self.engine._sampling_params(request, self.schema, self.budgets[attempt - 1])
+        params.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.chat asks: only the finished output
         prompt = llm._preprocess_chat([request.chat])[0]
-        request_id = llm._add_request(prompt, params)
+        request_id = f"factory-{next(self._ids)}"  # outputs carry the id given here
+        llm.llm_engine.add_request(request_id, prompt, params)
         self._pending[request_id] = (tag, request, attempt)
 
     def poll(self) -> list[tuple[object, Result]]:
