@@ -122,8 +122,27 @@ def stage_context(opts: dict):
                 return ReplicaPool(opts["engine"], config, replicas)
             return load_engine(opts["engine"], config)
 
-    return StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
-                        seed=opts["seed"], engine_factory=start_engine)
+    context = StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
+                           seed=opts["seed"], engine_factory=start_engine)
+    if opts["engine"] == "vllm":
+        context.prompt_tokens, context.max_model_len = prompt_counter(model.path), opts["max_model_len"]
+    return context
+
+
+def prompt_counter(model_path: Path):
+    """Prompt tokens of a chat as the model's chat template renders it (loaded once, on first use)."""
+    tokenizer = None
+
+    def count(chat: list[dict]) -> int:
+        nonlocal tokenizer
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count
 
 
 def warn_shared_leading_tokens(taxonomy, model_path: Path) -> None:

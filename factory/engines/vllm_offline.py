@@ -90,6 +90,7 @@ class VLLMStream(EngineStream):
         self.budgets = retry_budgets(sampling, engine.retry_token_factor)
         self.validator = jsonschema.Draft202012Validator(schema)
         self._pending: dict[str, tuple[object, Request, int]] = {}  # vLLM request id -> (tag, request, attempt)
+        self._refused: list[tuple[object, Result]] = []
         self._ids = itertools.count()
 
     def submit(self, tag: object, request: Request, attempt: int = 1) -> None:
@@ -100,12 +101,18 @@ class VLLMStream(EngineStream):
         params.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.chat asks: only the finished output
         prompt = llm._preprocess_chat([request.chat])[0]
         request_id = f"factory-{next(self._ids)}"  # outputs carry the id given here
-        llm.llm_engine.add_request(request_id, prompt, params)
+        try:
+            llm.llm_engine.add_request(request_id, prompt, params)
+        except ValueError as exc:  # e.g. this prompt is over --max-model-len: a failed row, not a failed stage
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            self._refused.append((tag, Result(parsed=None, raw="", finish_reason="refused", prompt_tokens=0,
+                                              completion_tokens=0, attempts=attempt, error=f"engine refused: {reason}")))
+            return
         self._pending[request_id] = (tag, request, attempt)
 
     def poll(self) -> list[tuple[object, Result]]:
         engine = self.engine._llm.llm_engine
-        done: list[tuple[object, Result]] = []
+        done, self._refused = self._refused, []
         while not done and self._pending and engine.has_unfinished_requests():
             for output in engine.step():
                 if not output.finished or output.request_id not in self._pending:
@@ -120,7 +127,7 @@ class VLLMStream(EngineStream):
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._refused)
 
     def close(self) -> None:
         if self._pending:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from factory.engines.base import Engine, Result, Sampling
 from factory.engines.model_ref import ModelRef
 from factory.data.run_folder import Run
+from factory.core.errors import FactoryError
 from factory.data.store import utc_now
 
 
@@ -28,6 +29,11 @@ class StageContext:
     engine_factory: Callable[[], Engine]
     commit_rows: int | None = None  # finished units per committed shard (default: the runner's)
     commit_seconds: float = 30.0  # commit at least this often, so a kill loses at most this much work
+    # Counts a chat's prompt tokens with the model's tokenizer, where the engine has a context limit: the
+    # runner checks the first requests before an engine starts (a prompt that cannot fit fails in seconds,
+    # not after the engine's start-up).
+    prompt_tokens: Callable[[list[dict]], int] | None = None
+    max_model_len: int | None = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
     workers_used: list[str] = field(default_factory=list, init=False)  # kept past close() for the manifest
 
@@ -43,6 +49,18 @@ class StageContext:
         started = time.perf_counter()
         _ = self.engine
         return time.perf_counter() - started
+
+    def check_prompts_fit(self, requests: list, sampling: Sampling, what: str) -> None:
+        """One clear error, naming the setting to raise, when a prompt plus its output budget cannot fit."""
+        if self.prompt_tokens is None or not self.max_model_len or not requests:
+            return
+        longest = max(self.prompt_tokens(r.chat) for r in requests)
+        needed = longest + sampling.max_tokens
+        if needed > self.max_model_len:
+            raise FactoryError(
+                f"the {what} prompt is {longest:,} tokens and may take {sampling.max_tokens:,} more, over "
+                f"--max-model-len {self.max_model_len:,}: raise --max-model-len to at least {needed:,} (the model's "
+                "own limit permitting), or shorten the taxonomy's definitions and examples")
 
     def engine_workers(self) -> list[str]:
         """The replicas or actors that did work, from the live engine or the one just closed."""

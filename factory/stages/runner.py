@@ -225,6 +225,7 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
                         finish_ready()
                         continue
                     if stream is None:  # the engine starts only when there is a request to make; timed apart
+                        ctx.check_prompts_fit(unit.requests, sampling, task.name)
                         stats.engine_start_seconds = ctx.start_engine()
                         started = time.perf_counter()
                         stream = ctx.engine.open_stream(task.schema, sampling)
