@@ -91,9 +91,12 @@ RAW = Setting("raw")
 
 
 def settings_grid(has_side_tables: bool) -> list[Setting]:
+    # Weights and caps only ever come with a filter: down-weighting every row keeps junk in (at a weight
+    # where it does not show on the folds); the raw set itself is the reference point.
     grid = [
         RAW,
-        Setting("raw w0.3", weight=0.3),
+        Setting("agree>=0.3", 0.3),
+        Setting("agree>=0.3 w0.3", 0.3, weight=0.3),
         Setting("agree>=0.5", 0.5),
         Setting("agree>=0.5 w0.5", 0.5, weight=0.5),
         Setting("agree>=0.7", 0.7),
