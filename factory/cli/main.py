@@ -14,7 +14,7 @@ import click
 
 from factory.core.errors import FactoryError
 from factory.core.lifetime import children_die_with_this_process, terminate_like_interrupt
-from factory.core.offline import force_offline
+from factory.core.offline import force_offline, quiet_third_party
 
 force_offline()  # before anything imports transformers, vLLM or Outlines
 children_die_with_this_process()
@@ -34,9 +34,11 @@ class PipelineGroup(click.Group):
 
 @click.group(cls=PipelineGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="clinical-data-factory")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show third-party warnings and vLLM's info logs.")
+def main(verbose: bool) -> None:
     """Offline clinical data factory: a local LLM labels real sentences (silver) and writes new ones
     (bronze) for Alzheimer's disease sign-and-symptom classifiers. No text leaves this machine."""
+    quiet_third_party(verbose)
 
 
 # Pipeline order: generate, judge, gate and share, train and compare, then housekeeping.

@@ -27,6 +27,12 @@ _DEFAULTS = {
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # let the engine use every core instead of reserving one
     "VLLM_USE_AOT_COMPILE": "0",  # the AOT cache fails to reload and recompiles on every start
     "VLLM_HOST_IP": "127.0.0.1",
+    # torch.distributed's Gloo groups (vLLM makes about a dozen on CPU, even for one process) otherwise look up the
+    # machine's host name to pick an address: a DNS query to the site resolver whenever /etc/hosts lacks the name,
+    # below the Python-level network guard. Bound to the loopback interface they resolve nothing. TensorPipe
+    # (torch RPC) reads its own variable for the same choice.
+    "GLOO_SOCKET_IFNAME": "lo",
+    "TP_SOCKET_IFNAME": "lo",
     "VLLM_LOGGING_LEVEL": "ERROR",
 }
 
@@ -51,3 +57,34 @@ def force_offline(guard_network: bool = True) -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
     os.environ.setdefault("OUTLINES_CACHE_DIR", str(cache / "outlines"))
     os.environ.setdefault("TLDEXTRACT_CACHE", str(cache / "tldextract"))
+
+
+# Third-party noise a user cannot act on (Triton and NUMA notices, deprecation warnings inside vLLM, its
+# info logs, weight-loading bars): hidden unless -v. Set in the environment so engine processes inherit it.
+_QUIET = {
+    "PYTHONWARNINGS": "ignore",
+    "TORCH_CPP_LOG_LEVEL": "ERROR",
+    "TQDM_DISABLE": "1",
+    "VLLM_LOGGING_LEVEL": "ERROR",
+    "FACTORY_QUIET": "1",
+}
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """Hide third-party warnings and logs unless `verbose` (then vLLM logs at INFO)."""
+    import warnings
+
+    if verbose:
+        os.environ["VLLM_LOGGING_LEVEL"] = "INFO"
+        os.environ.pop("FACTORY_QUIET", None)
+        return
+    os.environ.update(_QUIET)
+    warnings.simplefilter("ignore")
+    quiet_loggers()
+
+
+def quiet_loggers() -> None:
+    import logging
+
+    for name in ("torch", "torch._library", "torch.distributed", "vllm", "ray", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -161,6 +161,7 @@ class VLLMEngine(Engine):
             enforce_eager=config.enforce_eager,
             tensor_parallel_size=config.tensor_parallel_size,
             structured_outputs_config=_structured_outputs_config(config.structured_backend),
+            use_tqdm_on_load=os.environ.get("FACTORY_QUIET") != "1",  # the weight-loading bar is noise unless -v
         )
 
     def _sampling_params(self, request: Request, schema: dict, sampling: Sampling):

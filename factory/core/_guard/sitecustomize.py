@@ -4,6 +4,12 @@ with the parent (factory/core/lifetime.py), so no engine process outlives the co
 import os
 import sys
 
+if os.environ.get("FACTORY_QUIET") == "1":  # engine processes stay as quiet as the command (see -v)
+    import logging as _logging
+
+    for _name in ("torch", "torch._library", "torch.distributed", "vllm", "transformers"):
+        _logging.getLogger(_name).setLevel(_logging.ERROR)
+
 if os.environ.get("FACTORY_NETGUARD") == "1" or os.environ.get("FACTORY_DIE_WITH_PARENT") == "1":
     _root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     if _root not in sys.path:
