@@ -11,7 +11,7 @@ import pytest
 from factory.data.store import SILVER_SCHEMA, ShardWriter
 from tests.cli.helpers import assert_refused, generate, tree_hashes
 from tests.conftest import toy_records, write_jsonl
-from tests.test_export import _make_run
+from tests.quality.test_export import _make_run
 
 
 @pytest.fixture
