@@ -329,7 +329,7 @@ def choose_on_gold_train(opts: CompareOptions, data: PreparedData, taxonomy: Tax
     sets = data.sets if opts.tune_thresholds else [s for s in data.sets if s.endswith(SELECTED_SUFFIX)]
     data.selection = run_selection(data.gold_train, data.negatives, data.synthetic, data.side_ok, taxonomy.category_ids,
                                    list(dict.fromkeys(families)), sets, opts.select, opts.encoder, opts.cache_dir,
-                                   progress)
+                                   progress, tuned=opts.tune_thresholds)
     return data.selection
 
 

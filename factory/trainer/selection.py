@@ -19,7 +19,8 @@ folds); "gold alone" is itself a candidate and wins ties, so synthetic data ente
 micro-F1 (the chosen setting may select nothing: the selected set is then gold).
 
 Thresholds: the out-of-fold probabilities of each training set's CV models give one threshold per output
-(metrics.choose_thresholds), saved with the model and used by `predict`.
+(metrics.choose_thresholds), saved with the model and used by `predict`. CV scores decide each fold at
+thresholds chosen on the other folds, so settings are compared as the final models are used.
 
 For the final models the scorer is refitted on all gold train and the chosen settings are applied to the
 synthetic rows. The fine-tuned encoder (--finetune) reuses the frozen encoder's selection; its threshold
@@ -178,7 +179,7 @@ class SourceChoice:
 
 @dataclass
 class CvScore:
-    """Cross-validated scores of one training set (means and stds over folds, threshold 0.5)."""
+    """Cross-validated scores of one training set (means and stds over folds; thresholds cross-fitted)."""
 
     micro_mean: float
     micro_std: float
@@ -246,11 +247,15 @@ class _Pool:
         return OneVsRestLogistic(CV_SEED).fit(self.x[rows], self.y[rows], weights)
 
 
-def _fold_metrics(y: np.ndarray, oof: np.ndarray, folds: np.ndarray, k: int, cats: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(per-fold micro-F1, per-fold x category F1) at threshold 0.5."""
+def _fold_metrics(y: np.ndarray, oof: np.ndarray, folds: np.ndarray, k: int, cats: list[str],
+                  tuned: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(per-fold micro-F1, per-fold x category F1). With `tuned`, each fold is decided at thresholds chosen
+    on the other folds' out-of-fold predictions (as the final model is decided at thresholds chosen on CV),
+    else at 0.5."""
     micro, per_cat = [], []
     for f in range(k):
-        rows = {r["category"]: r["f1"] for r in evaluate(y[folds == f], oof[folds == f], cats)}
+        cut = choose_thresholds(y[folds != f], oof[folds != f]) if tuned else DEFAULT_THRESHOLD
+        rows = {r["category"]: r["f1"] for r in evaluate(y[folds == f], oof[folds == f], cats, cut)}
         micro.append(rows["micro"])
         per_cat.append([rows[c] for c in cats])
     return np.array(micro), np.array(per_cat)
@@ -258,7 +263,7 @@ def _fold_metrics(y: np.ndarray, oof: np.ndarray, folds: np.ndarray, k: int, cat
 
 def run_selection(gold: Rows, negatives: Rows, synthetic: dict[str, Rows], side_ok: dict[str, np.ndarray | None],
                   categories: list[str], families: list[str], set_names: list[str], select: bool = True,
-                  encoder=None, cache_dir=None, progress=None, k: int = N_FOLDS) -> Selection:
+                  encoder=None, cache_dir=None, progress=None, k: int = N_FOLDS, tuned: bool = True) -> Selection:
     """Choose per family and source (when `select`), then cross-validate every set in `set_names` (plain
     names like gold+silver, and selected ones ending in SELECTED_SUFFIX) for its thresholds."""
     started = time.perf_counter()
@@ -268,7 +273,7 @@ def run_selection(gold: Rows, negatives: Rows, synthetic: dict[str, Rows], side_
     task = progress.add_task("choosing on CV folds of gold train", total=None) if progress is not None else None
     for family in families:
         pool = _Pool(family, gold, negatives, synthetic, categories, encoder, cache_dir)
-        _select_family(selection, family, pool, folds, synthetic, side_ok, set_names, select, task, progress)
+        _select_family(selection, family, pool, folds, synthetic, side_ok, set_names, select, task, progress, tuned)
     if task is not None:
         progress.remove_task(task)
     selection.seconds = time.perf_counter() - started
@@ -276,7 +281,8 @@ def run_selection(gold: Rows, negatives: Rows, synthetic: dict[str, Rows], side_
 
 
 def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.ndarray, synthetic: dict[str, Rows],
-                   side_ok: dict[str, np.ndarray | None], set_names: list[str], select: bool, task, progress) -> None:
+                   side_ok: dict[str, np.ndarray | None], set_names: list[str], select: bool, task, progress,
+                   tuned: bool) -> None:
     cats, k = selection.categories, selection.folds
     gold_idx, neg_idx = pool.index["gold"], pool.index["negatives"]
     y_gold = pool.y[gold_idx]
@@ -330,7 +336,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
         for role in roles:
             idx = pool.index[role]
             agreement[(role, fold)] = agreement_scores(scorer.predict_proba(pool.x[idx]), pool.y[idx])
-    base_micro, base_cat = _fold_metrics(y_gold, oof[()][0], folds, k, cats)
+    base_micro, base_cat = _fold_metrics(y_gold, oof[()][0], folds, k, cats, tuned)
 
     # 2. the grid, per source.
     chosen: dict[str, Setting] = {r: RAW for r in roles}
@@ -340,7 +346,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
             cross_validate(configs)
             scores, best, best_micro = [], GOLD_ALONE, base_micro.mean()
             for setting, config in zip(grids[role], configs):
-                micro, per_cat = _fold_metrics(y_gold, oof[config][0], folds, k, cats)
+                micro, per_cat = _fold_metrics(y_gold, oof[config][0], folds, k, cats, tuned)
                 deltas = (per_cat - base_cat).mean(axis=0)
                 worst = int(np.argmin(deltas))
                 d_micro = float(micro.mean() - base_micro.mean())
@@ -390,7 +396,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
             if not len(extra):
                 continue
             probs = pool.fit(extra, np.ones(len(extra))).predict_proba(pool.x[gold_idx])
-        micro, per_cat = _fold_metrics(y_gold, probs, folds, k, cats)
+        micro, per_cat = _fold_metrics(y_gold, probs, folds, k, cats, tuned)
         selection.cv[(family, set_name)] = CvScore(float(micro.mean()), float(micro.std()),
                                                    dict(zip(cats, per_cat.mean(axis=0).tolist())),
                                                    choose_thresholds(y_gold, probs).tolist())
