@@ -16,7 +16,9 @@ from factory.data.taxonomy import Taxonomy
 from factory.engines.base import Result
 from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.runner import Lineage, TaskDefaults, Unit, run_stage
-from factory.stages.strategies import EXAMPLES_PER_CATEGORY, JsonStrategy, Labeler, Labelled, Strategy  # noqa: F401
+from factory.stages.strategies import JsonStrategy, Labeler, Labelled, Strategy
+
+__all__ = ["LabelTask", "Labeler", "run_label"]  # Labeler: the json call's prompt, also used by consistency
 
 PRIOR_CHUNK = 256  # sentences whose strategy priors (embedding scores) are computed together
 

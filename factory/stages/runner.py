@@ -87,11 +87,20 @@ class TaskDefaults:
         """How far a commit moves the progress bar: finished units, unless the task counts rows."""
         return units
 
-    def committed_keys(self, ctx: StageContext) -> set[str]:
-        return existing_values(ctx.run.out / self.stage, self.key_column)
+    def prepare(self, ctx: StageContext) -> None:
+        """Read what earlier runs of this stage left that the task plans with (synthesis: kept counts)."""
 
-    def after_commit(self, ctx: StageContext, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> None:
-        """Called once a batch of units is committed (synthesis logs its spent requests here)."""
+    def committed_keys(self, ctx: StageContext) -> set[str]:
+        """Keys of committed units: in the output, and in the ledger for units that gave no row."""
+        keys = existing_values(ctx.run.out / self.stage, self.key_column)
+        return keys | existing_values(ctx.run.out / self.ledger[0], self.key_column) if self.ledger else keys
+
+    # A task may keep a ledger beside its rows: (folder, schema) of rows the runner commits right after each
+    # shard of rows (synthesis records every answered request there, kept rows or not).
+    ledger: tuple[str, dict] | None = None
+
+    def ledger_rows(self, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> list[dict]:
+        return []
 
     def summary(self, stats: StageStats) -> dict:
         """Stage-specific facts for the manifest, beside the counts."""
@@ -126,6 +135,7 @@ class _Committer:
         self.task, self.ctx, self.stats, self.advance = task, ctx, stats, advance
         self.writer = ShardWriter(ctx.run.out / task.stage, task.row_schema)
         self.failures = ShardWriter(ctx.run.out / "failed", FAILED_SCHEMA)
+        self.ledger = ShardWriter(ctx.run.out / task.ledger[0], task.ledger[1]) if task.ledger else None
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.buffer: list[_Finished] = []
         self.last = time.monotonic()
@@ -146,7 +156,8 @@ class _Committer:
         self.failures.write(failed_rows)
         self.stats.rows += len(ok_rows)
         self.stats.failed += len(failed_rows)
-        self.task.after_commit(self.ctx, [f.unit for f in buffer], [f.results for f in buffer], ok_rows)
+        if self.ledger is not None:  # after the rows: a kill in between leaves work to redo, never rows lost
+            self.ledger.write(self.task.ledger_rows([f.unit for f in buffer], [f.results for f in buffer], ok_rows))
         self.advance(len(buffer), ok_rows)
 
 
@@ -157,6 +168,7 @@ def run_stage(task, ctx: StageContext, commit_rows: int | None = None, commit_se
     run.mark_running(task.stage)
     try:
         run.bind_identity(task.stage, task.identity(ctx))
+        task.prepare(ctx)
         done = task.committed_keys(ctx)
         stats.skipped = task.completed(done)
         _feed(task, ctx, done, stats, commit_rows or ctx.commit_rows or COMMIT_ROWS,

@@ -26,7 +26,7 @@ from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.prompts import PromptPair
 from factory.stages.runner import WAIT, Lineage, TaskDefaults, Unit, Wait, run_stage
 from factory.stages.sentence_check import sentence_problem
-from factory.data.store import BRONZE_SCHEMA, ShardWriter, content_key, existing_values, read_dataset, schema_hash, shard_paths
+from factory.data.store import BRONZE_SCHEMA, content_key, read_dataset, schema_hash, shard_paths
 from factory.data.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
 SENTENCES_PER_REQUEST = 5
@@ -144,19 +144,14 @@ class SynthesizeTask(TaskDefaults):
     def identity(self, ctx: StageContext) -> dict:
         return {**self.synth.identity(ctx), "per_request": self.per_request}
 
-    def committed_keys(self, ctx: StageContext) -> set[str]:
-        """Requests already answered: those that gave bronze rows, and (from the log) every request whose
-        sentences were committed even when none was kept (its seed would give the same answer again).
-        Failed requests are in neither, so a rerun tries them again."""
+    def prepare(self, ctx: StageContext) -> None:
+        """Sentences kept by earlier runs count towards each category, and are never kept twice."""
         bronze_dir = ctx.run.out / self.stage
-        requests: set[str] = set()
         if shard_paths(bronze_dir):
-            frame = read_dataset(bronze_dir)
-            requests = set(frame["request_key"])
+            frame = read_dataset(bronze_dir).select("category", "text")
             for category, text in zip(frame["category"], frame["text"], strict=True):
                 self.kept[category] = self.kept.get(category, 0) + 1
                 self.seen.add(normalise_text(text))
-        return requests | existing_values(ctx.run.out / SPENT_REQUESTS, "request_key")
 
     def total(self) -> int:
         return self.per_category * len(self.categories)
@@ -212,12 +207,15 @@ class SynthesizeTask(TaskDefaults):
             rows.append(self.synth.row(planned, item_index, text, record))
         return rows, rejected
 
-    def after_commit(self, ctx: StageContext, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> None:
-        # after the rows: a kill in between leaves requests to redo, never rows lost
+    # A request is spent once its sentences are committed, even when none was kept (all duplicates or not
+    # sentences): its seed would give the same answer again. Failed requests are not, so a rerun asks again.
+    ledger = (SPENT_REQUESTS, SPENT_SCHEMA)
+
+    def ledger_rows(self, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> list[dict]:
+        """Every answered request, with how many of its sentences were kept (failed ones are asked again)."""
         kept = Counter(row["request_key"] for row in ok_rows)
-        ShardWriter(ctx.run.out / SPENT_REQUESTS, SPENT_SCHEMA).write(
-            [{"request_key": u.key, "category": u.item.category.id, "kept": kept[u.key]}
-             for u, r in zip(units, results, strict=True) if r[0].ok])
+        return [{"request_key": u.key, "category": u.item.category.id, "kept": kept[u.key]}
+                for u, r in zip(units, results, strict=True) if r[0].ok]
 
     def summary(self, stats: StageStats) -> dict:
         stats.short = {cid: kept for cid, kept in self.kept.items() if kept < self.per_category}
