@@ -49,10 +49,16 @@ for _command in (recipe.run, generate.label, generate.synthesize, quality.check,
 
 
 def run() -> None:
-    """Entry point: one line for a user error, a traceback only when FACTORY_DEBUG=1."""
+    """Entry point of `bin/generate`."""
+    run_command(main)
+
+
+def run_command(command: click.Command) -> None:
+    """Run a click command the factory's way: one line for a user error, a traceback only when
+    FACTORY_DEBUG=1, SIGTERM handled like Ctrl-C."""
     terminate_like_interrupt()
     try:
-        main(standalone_mode=False)
+        command(standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):  # click reports Ctrl-C as Abort
         click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
         sys.exit(130)

@@ -1,6 +1,6 @@
 """`bin/generate review`: clinician review of silver or bronze rows in the browser (factory/review/).
 
-Also runnable on its own, before it is registered in factory/cli/main.py: `python -m factory.cli.review`.
+Also runnable on its own: `python -m factory.cli.review` (the tests start the server this way).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from factory.core.errors import FactoryError
 from factory.core.offline import force_offline
 
 
@@ -57,30 +56,22 @@ def review(run_dir: Path, dataset: str, reviewer: str | None, order: str, seed: 
     log = ReviewLog(run_dir, dataset)
     tax = load_taxonomy(taxonomy)
     items = build_queue(run_dir, dataset, tax, order, seed)
-    _held = log.hold(reviewer)  # noqa: F841 - released when the process ends
-    log.compact()
-    session = ReviewSession(run_dir=Path(run_dir), dataset=dataset, reviewer=reviewer, order=order,
-                            taxonomy=tax, queue=items, log=log)
-    state = session.state()
-    click.echo(f"reviewing {state['total']} {dataset} rows of {run_dir} as {reviewer} ({order} order); "
-               f"{state['decided']} decided; decisions go to {log.folder}", err=True)
+    with log.hold(reviewer):  # one server per reviewer and dataset, until this one stops
+        log.compact()
+        session = ReviewSession(run_dir=Path(run_dir), dataset=dataset, reviewer=reviewer, order=order,
+                                taxonomy=tax, queue=items, log=log)
+        state = session.state()
+        click.echo(f"reviewing {state['total']} {dataset} rows of {run_dir} as {reviewer} ({order} order); "
+                   f"{state['decided']} decided; decisions go to {log.folder}", err=True)
 
-    def announce(url: str) -> None:
-        click.echo(url)
-        sys.stdout.flush()
+        def announce(url: str) -> None:
+            click.echo(url)
+            sys.stdout.flush()
 
-    serve(session, host, port, announce)
+        serve(session, host, port, announce)
 
 
-if __name__ == "__main__":
-    force_offline()
-    try:
-        review(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FactoryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+if __name__ == "__main__":  # the tests start the server this way
+    from factory.cli.main import run_command
+
+    run_command(review)
