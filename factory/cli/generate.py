@@ -24,10 +24,13 @@ from factory.core.errors import FactoryError
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
 @click.option("--gold", type=click.Path(path_type=Path), default=None,
               help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")
+@click.option("--negatives", type=click.Path(path_type=Path), default=None,
+              help="Ordinary clinical sentences labelled 'none' (e.g. data/demo/negatives.jsonl), added to the "
+                   "exemplars of --strategy embedding/fewshot so ordinary text is not read as AD-related.")
 @ray_options()
 @engine_options(default_temperature=0.0, default_max_tokens=128)
 def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
-          **opts) -> None:
+          negatives: Path | None, **opts) -> None:
     """Data-to-label: split notes into sentences and label each one (silver)."""
     from factory.core.progress import console
     from factory.data.corpus import iter_notes, iter_sentences, validate_notes
@@ -48,10 +51,13 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     sentences = itertools.chain([first], sentences)
     check_scale_out(opts)
     gold_rows = None
-    if gold:
-        from factory.data.gold import read_gold_any
+    if gold or negatives:
+        from factory.data.gold import read_gold_any, read_negatives
 
-        gold_rows = read_gold_any(gold, taxonomy)
+        gold_rows = read_gold_any(gold, taxonomy) if gold else None
+        if negatives:
+            extra = read_negatives(negatives, taxonomy)
+            gold_rows = extra if gold_rows is None else gold_rows + extra
     chosen = build_strategy(strategy, taxonomy, gold_rows)
     with stage_context(opts) as ctx:
         if strategy in ("json", "fewshot"):

@@ -279,9 +279,10 @@ def _is_own_gold(out_dir: Path, entries: list[Path]) -> bool:
     return frame.columns == ["row_id", "source", "text", "labels"] and frame.get_column("source").eq("gold").all()
 
 
-def write_gold(rows: Rows, out_dir: Path, source: Path | None = None) -> Path:
+def write_gold(rows: Rows, out_dir: Path, source: Path | None = None, before_swap=None) -> Path:
     """Write the gold folder: a new (or empty) one in place; an earlier import is replaced as a whole,
-    built as a sibling with the new shard and the old folder's other files (the frozen split), then swapped."""
+    built as a sibling with the new shard and the old folder's other files (the frozen split), then swapped.
+    `before_swap(folder)` may add or replace files in the new folder before it takes the old one's place."""
     out_dir = Path(out_dir)
     replacing = check_gold_out(out_dir)
     ensure_writable_dir(out_dir.parent)
@@ -302,6 +303,8 @@ def write_gold(rows: Rows, out_dir: Path, source: Path | None = None) -> Path:
         atomic_write_json(tmp / GOLD_MARKER, {"written_by": WRITTEN_BY, "source": str(source) if source else None,
                                               "rows": len(rows), "fingerprint": gold_fingerprint(rows),
                                               "imported_at": utc_now().isoformat()})
+        if before_swap is not None:
+            before_swap(tmp)
         if replacing:
             os.rename(out_dir, old)
             try:
@@ -367,4 +370,14 @@ def read_gold_any(path: Path, taxonomy: Taxonomy) -> Rows:
         return load_gold(path, taxonomy)
     columns, records = read_records(path)
     rows, _ = build_gold_rows(columns, records, taxonomy, "text", "labels", path)
+    return rows
+
+
+def read_negatives(path: Path, taxonomy: Taxonomy) -> Rows:
+    """Ordinary clinical sentences labelled 'none' (any gold format); a sentence with a category is an error."""
+    rows = read_gold_any(Path(path), taxonomy)
+    labelled = [i for i, labels in enumerate(rows.labels) if labels != [taxonomy.none.id]]
+    if labelled:
+        raise FactoryError(f"--negatives {path}: {len(labelled)} sentence(s) carry a category (e.g. "
+                           f"{rows.texts[labelled[0]]!r}); it takes 'none' sentences only")
     return rows

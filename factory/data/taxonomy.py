@@ -46,6 +46,7 @@ class Taxonomy:
     none: Category
     generation_attributes: dict[str, list[str]] = field(default_factory=dict)
     none_attributes: dict[str, list[str]] = field(default_factory=dict)
+    none_weight: float = 1.0  # synthesis writes per_category x none_weight 'none' sentences
     path: Path | None = None
     fingerprint: str = ""  # sha256 of the canonical file content: definitions change prompts, so outputs
 
@@ -137,6 +138,9 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
     clashes = sorted({c for c in choices if choices.count(c) > 1})
     if clashes:
         raise FactoryError(f"{where}: choice strings must be unique: {', '.join(clashes)}")
+    none_weight = data.get("none_weight", 1)
+    if isinstance(none_weight, bool) or not isinstance(none_weight, (int, float)) or not 0 < none_weight <= 100:
+        raise FactoryError(f"{where}: none_weight must be a number above 0 (at most 100), got {none_weight!r}")
     return Taxonomy(
         name=str(data.get("name", "taxonomy")),
         version=str(data.get("version", "0")),
@@ -144,6 +148,7 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
         none=none,
         generation_attributes=_attributes(data.get("generation_attributes"), f"{where}: generation_attributes"),
         none_attributes=_attributes(data.get("none_attributes"), f"{where}: none_attributes"),
+        none_weight=float(none_weight),
         path=path,
         fingerprint=hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest(),
     )

@@ -115,7 +115,9 @@ class Synthesizer:
 
 
 class SynthesizeTask(TaskDefaults):
-    """Write `per_category` sentences for every category and for 'none'. Units are planned requests, taken
+    """Write `per_category` sentences for every category, and `per_category x none_weight` (a taxonomy
+    setting, default 1) for 'none': real notes are mostly not about the condition, so a taxonomy may ask
+    for more negatives than positives of any one category. Units are planned requests, taken
     in plan order while a category is still short counting the sentences its requests in flight may give,
     so the engine stays busy and no category is asked for more than it needs."""
 
@@ -129,6 +131,8 @@ class SynthesizeTask(TaskDefaults):
 
     def __init__(self, taxonomy: Taxonomy, per_category: int, per_request: int = SENTENCES_PER_REQUEST):
         self.taxonomy, self.per_category, self.per_request = taxonomy, per_category, per_request
+        self.target = {c.id: per_category for c in taxonomy.categories}
+        self.target[taxonomy.none.id] = max(1, round(per_category * taxonomy.none_weight))
         self.synth = Synthesizer(taxonomy, per_request)
         self.schema = self.synth.schema
         self.hashes = (self.synth.prompts.hash, self.synth.schema_hash, taxonomy.fingerprint)
@@ -154,7 +158,7 @@ class SynthesizeTask(TaskDefaults):
                 self.seen.add(normalise_text(text))
 
     def total(self) -> int:
-        return self.per_category * len(self.categories)
+        return sum(self.target.values())
 
     def completed(self, done: set[str]) -> int:
         return sum(self.kept.values())
@@ -163,10 +167,10 @@ class SynthesizeTask(TaskDefaults):
         return len(ok_rows)
 
     def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit | Wait]:
-        plans = {c.id: iter(self.synth.plan(c, self.per_category, ctx)) for c in self.categories}
+        plans = {c.id: iter(self.synth.plan(c, self.target[c.id], ctx)) for c in self.categories}
         while True:
             for cid, plan in plans.items():
-                while self.kept[cid] + self.asked[cid] * self.per_request < self.per_category:
+                while self.kept[cid] + self.asked[cid] * self.per_request < self.target[cid]:
                     planned = next(plan, None)
                     if planned is None:
                         break
@@ -191,7 +195,7 @@ class SynthesizeTask(TaskDefaults):
             text = " ".join(text.split())
             norm = normalise_text(text)
             # whitespace padding can carry a string past the schema's minimum: measure what is kept
-            if self.kept[cid] >= self.per_category or len(text) < MIN_SENTENCE_CHARS or norm in self.seen:
+            if self.kept[cid] >= self.target[cid] or len(text) < MIN_SENTENCE_CHARS or norm in self.seen:
                 continue
             if norm == normalise_text(planned.example):
                 continue
@@ -218,7 +222,7 @@ class SynthesizeTask(TaskDefaults):
                 for u, r in zip(units, results, strict=True) if r[0].ok]
 
     def summary(self, stats: StageStats) -> dict:
-        stats.short = {cid: kept for cid, kept in self.kept.items() if kept < self.per_category}
+        stats.short = {cid: kept for cid, kept in self.kept.items() if kept < self.target[cid]}
         rejected = {cid: dict(reasons) for cid, reasons in self.rejected.items() if reasons}
         return {**({"short_categories": stats.short} if stats.short else {}),
                 "sentence_check_rejected": rejected}

@@ -22,7 +22,8 @@ import polars as pl
 from factory.data.rows import (SYNTHETIC_SOURCES, LeakageReport, Rows, dataset_to_rows, load_contract_dataset,
                                 normalise_text, remove_test_leakage)
 from factory.core.errors import FactoryError
-from factory.data.gold import gold_fingerprint, load_gold, read_gold_any
+from factory.data.gold import gold_fingerprint, load_gold, read_negatives
+from factory.data.reviews import consensus, current_decisions
 from factory.trainer.metrics import DEFAULT_THRESHOLD, evaluate, summarise
 from factory.core.paths import CACHE_DIR, DATA_DIR
 from factory.data.split import Split, load_or_create_split
@@ -35,6 +36,9 @@ DEFAULT_EXPERIMENTS_DIR = DATA_DIR / "experiments"
 MINORITY_COUNT = 3  # categories with the lowest gold support, where the paper reports the largest gains
 SIDE_MIN_AGREEMENT = 0.6  # self-consistency below this (or a majority unlike the silver label) flags a silver row
 NEGATIVES_SOURCE = "negatives"  # in-memory source of --negatives rows (gold-train 'none' sentences)
+REVIEWED = "reviewed"  # in-memory source: silver rows clinicians accepted (their labels) or corrected (new labels)
+SET_PARTS = ("gold", *SYNTHETIC_SOURCES, REVIEWED)  # what a training set name combines, in canonical order
+TRAINING_SOURCES = (*SYNTHETIC_SOURCES, REVIEWED)  # the non-gold parts, each a key of PreparedData.synthetic
 
 
 def parse_sets(text: str) -> list[str]:
@@ -42,9 +46,10 @@ def parse_sets(text: str) -> list[str]:
     sets: list[str] = []
     for name in (s.strip() for s in text.split(",")):
         parts = name.split("+")
-        if not name or any(p not in ("gold", *SYNTHETIC_SOURCES) for p in parts) or len(set(parts)) != len(parts):
-            raise FactoryError(f"unknown training set {name!r}; combine gold, silver and bronze with '+', e.g. gold+silver")
-        canonical = "+".join(p for p in ("gold", *SYNTHETIC_SOURCES) if p in parts)
+        if not name or any(p not in SET_PARTS for p in parts) or len(set(parts)) != len(parts):
+            raise FactoryError(f"unknown training set {name!r}; combine gold, silver, bronze and reviewed (silver rows "
+                               "clinicians accepted or corrected) with '+', e.g. gold+silver or gold+reviewed")
+        canonical = "+".join(p for p in SET_PARTS if p in parts)
         if canonical not in sets:
             sets.append(canonical)
     return sets
@@ -115,6 +120,7 @@ class PreparedData:
     side_ok: dict[str, np.ndarray | None] = field(default_factory=dict)  # per synthetic row: no side table flags it
     y_test: np.ndarray | None = None
     selection: Selection | None = None
+    review: dict = field(default_factory=dict)  # what clinician review decisions did to the training data
 
 
 @dataclass
@@ -141,17 +147,24 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     notes = []
     if split.created:
         notes.append(f"froze a new gold test split in {split.path} (seed {split.seed}, fraction {split.test_fraction})")
-    loaded = {role: load_synthetic(role, folders, taxonomy, opts)
+    review: dict = {"rejected": {}, "reviewed": 0, "reviewed_in_set": 0, "disagreed": 0}
+    loaded = {role: load_synthetic(role, folders, taxonomy, opts, review)
               for role, folders in (("silver", opts.silver_dirs), ("bronze", opts.bronze_dirs))}
     for role in SYNTHETIC_SOURCES:
         notes += loaded[role][2]
+    reviewed = review.pop("rows", Rows())
     # Synthetic rows never enter the test side; copies of test sentences are dropped from training.
-    combined, leakage = remove_test_leakage(loaded["silver"][0] + loaded["bronze"][0], gold_test.texts)
-    synthetic = {role: combined.subset(i for i, s in enumerate(combined.sources) if s == role) for role in SYNTHETIC_SOURCES}
-    side_ok = {}
+    combined, leakage = remove_test_leakage(loaded["silver"][0] + loaded["bronze"][0] + reviewed, gold_test.texts)
+    synthetic = {role: combined.subset(i for i, s in enumerate(combined.sources) if s == role) for role in TRAINING_SOURCES}
+    side_ok = {REVIEWED: None}
     for role in SYNTHETIC_SOURCES:
         flagged = loaded[role][1]
         side_ok[role] = None if flagged is None else np.array([rid not in flagged for rid in synthetic[role].row_ids])
+    review["reviewed_in_set"] = len(synthetic[REVIEWED])
+    if review["reviewed"]:
+        notes.append(f"reviewed set: {len(synthetic[REVIEWED])} silver row(s) clinicians accepted (with the LLM's labels) "
+                     f"or corrected (with the corrected labels), of {review['reviewed']} reviewed; "
+                     f"{review['disagreed']} where reviewers disagree left out")
     if leakage.total:
         notes.append(f"removed {leakage.total} synthetic sentence(s) equal to gold test sentences "
                      f"({', '.join(f'{k}: {v}' for k, v in sorted(leakage.removed.items()))})")
@@ -163,8 +176,9 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     for name in opts.sets:
         missing = [p for p in name.split("+") if p != "gold" and not len(synthetic[p])]
         if missing:
-            given = {"silver": opts.silver_dirs, "bronze": opts.bronze_dirs}
-            why = [f"no {p} data {'left after leakage removal' if given[p] else 'given'}" for p in missing]
+            given = {"silver": opts.silver_dirs, "bronze": opts.bronze_dirs, REVIEWED: review["reviewed"]}
+            why = [f"no {p} data {'left after leakage removal' if given[p] else 'given'}" if p != REVIEWED or given[p]
+                   else "no reviewed silver rows (accepted or corrected in `bin/generate review`)" for p in missing]
             notes.append(f"skipped set {name}: {'; '.join(why)}")
         else:
             runnable.append(name)
@@ -176,22 +190,19 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
     gold_support = {cid: support.get(cid, 0) for cid in taxonomy.category_ids}
     minority = sorted(gold_support, key=lambda c: (gold_support[c], taxonomy.category_ids.index(c)))[:MINORITY_COUNT]
     return PreparedData(gold, split, gold_train, gold_test, synthetic, leakage, runnable, notes, minority, gold_support,
-                        negatives, side_ok, target_matrix(gold_test.labels, taxonomy.category_ids))
+                        negatives, side_ok, target_matrix(gold_test.labels, taxonomy.category_ids), review=review)
 
 
 def selectable(set_name: str) -> bool:
-    """Selection tunes synthetic rows added to gold; synthetic-only sets stay raw."""
+    """Selection tunes synthetic rows added to gold; synthetic-only sets, and sets with reviewed rows (chosen
+    by clinicians already), stay raw."""
     parts = set_name.split("+")
-    return "gold" in parts and len(parts) > 1
+    return "gold" in parts and len(parts) > 1 and REVIEWED not in parts
 
 
 def load_negatives(path: Path, taxonomy: Taxonomy, gold: Rows) -> tuple[Rows, str]:
     """--negatives: 'none' sentences added to gold train only; any equal to a gold sentence is left out."""
-    rows = read_gold_any(Path(path), taxonomy)
-    labelled = [i for i, labels in enumerate(rows.labels) if labels != [taxonomy.none.id]]
-    if labelled:
-        raise FactoryError(f"--negatives {path}: {len(labelled)} sentence(s) carry a category (e.g. "
-                           f"{rows.texts[labelled[0]]!r}); it takes 'none' sentences only")
+    rows = read_negatives(Path(path), taxonomy)
     gold_keys = {normalise_text(t) for t in gold.texts}
     keep = [i for i, t in enumerate(rows.texts) if normalise_text(t) not in gold_keys]
     left_out = len(rows) - len(keep)
@@ -201,15 +212,18 @@ def load_negatives(path: Path, taxonomy: Taxonomy, gold: Rows) -> tuple[Rows, st
                   + (f"; {left_out} equal to a gold sentence left out" if left_out else ""))
 
 
-def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy,
-                   opts: CompareOptions) -> tuple[Rows, set[str] | None, list[str]]:
+def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy, opts: CompareOptions,
+                   review: dict | None = None) -> tuple[Rows, set[str] | None, list[str]]:
     """(rows, row ids a side table flags or None when no side table exists, notes), each folder read once.
 
     The quality side tables beside each folder (in its run folder) are matched against the rows as read.
     The user's filters (--drop-rejected, --silver-min-agreement, --drop-duplicates) leave rows out in memory
     here; the Parquet on disk is never changed. Without them the flags only feed selection's side-table
-    settings.
+    settings. Rows a clinician rejected (`<run>/<role>_review/`) are always left out, and counted in
+    `review["rejected"][role]`; for silver, the rows reviewers accepted or corrected (all of them alike) are
+    added to `review["rows"]` with their reviewed labels (source "reviewed", the REVIEWED training set).
     """
+    review = {"rejected": {}, "reviewed": 0, "disagreed": 0} if review is None else review
     from factory.data.side_tables import KINDS, SideTable
 
     rows, flagged, found, notes = Rows(), set(), False, []
@@ -255,6 +269,19 @@ def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy,
         if role == "bronze" and opts.drop_duplicates:
             excluded.setdefault("duplicate", set()).update(
                 required("dedup", complete=True).filter(pl.col("duplicate"))["row_id"].to_list())
+        decisions = current_decisions(run_dir, role, rows=frame)
+        if decisions.height:
+            verdicts = consensus(decisions)
+            excluded.setdefault("reviewer rejected", set()).update(verdicts.rejected)
+            review["rejected"][role] = review["rejected"].get(role, 0) + len(verdicts.rejected & set(part.row_ids))
+            if role == "silver":
+                review["reviewed"] += verdicts.reviewed
+                review["disagreed"] += len(verdicts.disagreed - verdicts.rejected)
+                keep = [i for i, row_id in enumerate(part.row_ids) if row_id in verdicts.agreed]
+                agreed = part.subset(keep)
+                agreed.labels = [taxonomy.normalise_labels(list(verdicts.agreed[r])) for r in agreed.row_ids]
+                agreed.sources = [REVIEWED] * len(agreed)
+                review["rows"] = review.get("rows", Rows()) + agreed
         rows = rows + part
     if excluded:
         dropped = set().union(*excluded.values())
@@ -291,7 +318,7 @@ def training_rows(data: PreparedData, set_name: str, cap_ratio: float | None, sy
     parts = set_name.removesuffix(SELECTED_SUFFIX).split("+")
     gold = data.gold_train + data.negatives if "gold" in parts else Rows()
     synthetic, weights = Rows(), []
-    for role in SYNTHETIC_SOURCES:
+    for role in TRAINING_SOURCES:
         if role not in parts:
             continue
         if selected:
@@ -334,7 +361,7 @@ def choose_on_gold_train(opts: CompareOptions, data: PreparedData, taxonomy: Tax
 
 
 def row_counts(rows: Rows) -> dict[str, int]:
-    return {f"n_{s}": rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *SYNTHETIC_SOURCES)}
+    return {f"n_{s}": rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *TRAINING_SOURCES)}
 
 
 def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> CompareResult:
@@ -424,7 +451,8 @@ def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, 
             "silver_dirs": [str(p) for p in opts.silver_dirs],
             "bronze_dirs": [str(p) for p in opts.bronze_dirs],
             "negatives": str(opts.negatives) if opts.negatives else None,
-            "rows": {s: rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *SYNTHETIC_SOURCES)},
+            "rows": {s: rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *TRAINING_SOURCES)},
+            "review": {k: v for k, v in data.review.items() if k != "rows"} or None,
             "synthetic_cap_ratio": opts.synthetic_cap_ratio,
             "synthetic_weight": opts.synthetic_weight,
         },

@@ -143,3 +143,23 @@ def test_label_with_a_strategy_writes_silver_rows(notes_dir, taxonomy, make_cont
     again = run_label(sentences, taxonomy, make_context(FakeEngine(lambda *a: None), out=tmp_path / "run"),
                       strategy=EmbeddingStrategy(taxonomy, _gold()))
     assert again.skipped == len(sentences) and again.rows == 0
+
+
+def test_negatives_teach_the_embedding_strategy_that_ordinary_notes_are_none(taxonomy):
+    """20 out-of-domain notes written for this test (tests/fixtures/ood_notes, no AD content): with the demo
+    gold alone the embedding strategy calls some of their sentences AD-related; with the ordinary clinical
+    negatives (data/demo/negatives.jsonl) among its exemplars it calls nearly all of them 'none'."""
+    from factory.data.corpus import iter_notes, iter_sentences
+    from factory.data.gold import read_gold_any, read_negatives
+    from tests.conftest import ROOT
+
+    gold = read_gold_any(ROOT / "data" / "demo" / "gold.jsonl", taxonomy)
+    negatives = read_negatives(ROOT / "data" / "demo" / "negatives.jsonl", taxonomy)
+    texts = [s.text for s in iter_sentences(iter_notes(ROOT / "tests" / "fixtures" / "ood_notes"))]
+
+    def none_share(rows) -> float:
+        labelled = EmbeddingStrategy(taxonomy, rows).label(texts)
+        return sum(o.labels == [taxonomy.none.id] for o in labelled) / len(labelled)
+
+    before, after = none_share(gold), none_share(gold + negatives)
+    assert len(texts) > 150 and after >= 0.9 and after >= before + 0.05, (before, after)

@@ -133,3 +133,28 @@ def test_rows_that_are_not_sentences_go_to_failed_with_the_reason_and_more_are_a
     per_category = manifest["stages"]["bronze"]["sentence_check_rejected"]
     assert set(per_category) == set(taxonomy.all_ids) and sum(per_category[taxonomy.none.id].values()) == 3
     assert stats.rows == bronze.height
+
+
+def test_the_taxonomy_can_ask_for_more_none_sentences_than_per_category(taxonomy, make_context):
+    from dataclasses import replace as with_
+
+    heavy = with_(taxonomy, none_weight=2.5)
+    ctx = make_context(FakeEngine(_writer))
+    stats = run_synthesize(heavy, ctx, per_category=4, per_request=5)
+    counts = Counter(pl.read_parquet(ctx.run.out / "bronze")["category"].to_list())
+    assert counts[taxonomy.none.id] == 10 and all(counts[c] == 4 for c in taxonomy.category_ids)
+    assert stats.rows == 10 + 4 * len(taxonomy.category_ids)
+
+
+def test_none_weight_is_validated(tmp_path):
+    import pytest
+
+    from factory.core.errors import FactoryError
+    from factory.data.taxonomy import load_taxonomy
+    from tests.conftest import ROOT
+
+    data = json.loads((ROOT / "schemas" / "taxonomy.json").read_text())
+    for bad in (0, -1, "3", True):
+        (tmp_path / "t.json").write_text(json.dumps({**data, "none_weight": bad}))
+        with pytest.raises(FactoryError, match="none_weight"):
+            load_taxonomy(tmp_path / "t.json")
