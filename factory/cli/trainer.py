@@ -55,17 +55,27 @@ def gold() -> None:
 
 
 @gold.command(name="import")
-@click.argument("path", type=PathType)
+@click.argument("path", type=PathType, required=False)
+@click.option("--from-review", "review_run", type=PathType, default=None,
+              help="Instead of a file: promote the silver rows of this run folder that clinicians accepted or corrected "
+                   "(`review`) to gold, as train rows of the frozen split (rows reviewers disagree on are not promoted).")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the sentence.")
 @click.option("--labels-column", default="labels", show_default=True,
               help="Column of category ids (JSON list or ';' '|' ',' separated). Without it, one 0/1 column per category id.")
 @click.option("--out", type=PathType, default=None, help="Gold folder (default: data/gold).")
 @taxonomy_option
-def gold_import(path: Path, text_column: str, labels_column: str, out: Path | None, taxonomy: Path | None) -> None:
-    """Validate a CSV / Parquet / JSONL gold file and store it as contract Parquet."""
+def gold_import(path: Path | None, review_run: Path | None, text_column: str, labels_column: str, out: Path | None,
+                taxonomy: Path | None) -> None:
+    """Validate a CSV / Parquet / JSONL gold file and store it as contract Parquet (or, with --from-review RUN,
+    add a run's reviewed silver rows to the gold there)."""
     from factory.data.gold import DEFAULT_GOLD_DIR, import_gold
 
     out = out or DEFAULT_GOLD_DIR
+    if (path is None) == (review_run is None):
+        raise FactoryError("gold import takes a gold file PATH or --from-review RUN_DIR (one of them)")
+    if review_run is not None:
+        _promote(review_run, out, taxonomy)
+        return
     summary = import_gold(path, _taxonomy(taxonomy), out, text_column, labels_column)
     console = _console()
     console.print(f"read {summary.rows_read} rows from {path} (labels from {summary.label_format})", highlight=False)
@@ -81,12 +91,30 @@ def gold_import(path: Path, text_column: str, labels_column: str, out: Path | No
                       "the next `compare` needs --resplit (its results will not be comparable with earlier ones)")
 
 
+def _promote(run_dir: Path, out: Path, taxonomy: Path | None) -> None:
+    from factory.data.promote import PROMOTED_FILE, promote_reviewed
+
+    s = promote_reviewed(run_dir, out, _taxonomy(taxonomy))
+    console = _console()
+    if s.split_created:
+        console.print(f"froze a test split on the {s.gold_before} gold sentences there first ({out}/split.json)",
+                      highlight=False)
+    console.print(f"{s.reviewed} reviewed silver row(s) in {run_dir}: {s.promoted} promoted to gold, "
+                  f"{s.already_gold} already in gold, {s.rejected} rejected by a reviewer, {s.disagreed} not promoted "
+                  "because reviewers disagree", highlight=False)
+    by = ", ".join(f"{name} {n}" for name, n in sorted(s.reviewers.items())) or "none"
+    console.print(f"gold {s.gold_before} -> {s.gold_after} sentences in {out}/ (promoted rows are train; the "
+                  f"{s.test_rows} test rows are unchanged); reviewers: {by} (recorded in {PROMOTED_FILE})",
+                  highlight=False)
+
+
 @click.command(name="compare")
 @click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
 @click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
 @click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
 @click.option("--sets", default="gold,silver,bronze,gold+silver,gold+bronze,gold+silver+bronze", show_default=True,
-              help="Training sets to compare; sets without data are skipped with a note.")
+              help="Training sets to compare; sets without data are skipped with a note. `reviewed` is silver rows "
+                   "clinicians accepted or corrected, with the reviewed labels (e.g. gold+reviewed).")
 @click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
 @click.option("--synthetic-weight", type=float, default=1.0, show_default=True,
               help="Sample weight of synthetic rows relative to gold.")

@@ -43,7 +43,7 @@ KINDS = {
     "dedup": Kind("dedup", ("text",), None, "dedup"),
     "phi": Kind("phi", ("text_sha256",), None, "check-phi"),
     # Clinician review: append-only decision events (several per row: reviewers, undo); `current()` gives every
-    # event still about the row's text, and factory.review.store resolves them to one decision per reviewer.
+    # event still about the row's text, and factory.data.reviews resolves them to one decision per reviewer.
     "review": Kind("review", ("text_sha256",), None, "review"),
 }
 

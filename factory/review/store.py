@@ -19,88 +19,28 @@ import re
 import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.side_tables import SideTable, side_table_dir
+# The reading half lives in the data layer (compare, gold import, export and quality read decisions there).
+from factory.data.reviews import DATASETS, DECISIONS, KIND, RETRACT, REVIEW_SCHEMA, Event, resolve  # noqa: F401
+from factory.data.reviews import current_decisions as read_current_decisions
+from factory.data.side_tables import side_table_dir
 from factory.data.store import atomic_write_parquet, ensure_writable_dir, shard_paths, utc_now
 
-KIND = "review"
-DATASETS = ("silver", "bronze")
-DECISIONS = ("accept", "reject", "correct")
-RETRACT = "retract"
 MAX_NOTE_CHARS = 500
 COMPACT_AT = 256  # shards; folded into one when a server starts on a folder with more
 _REVIEWER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _SHARD_NUMBER = re.compile(r"^part-(\d{5})\.parquet$")
-
-REVIEW_SCHEMA = {
-    "event_id": pl.String,
-    "row_id": pl.String,
-    "text_sha256": pl.String,
-    "dataset": pl.String,
-    "reviewer": pl.String,
-    "decision": pl.String,  # accept | reject | correct | retract
-    "shown_labels": pl.List(pl.String),  # the row's labels as the reviewer saw them
-    "corrected_labels": pl.List(pl.String),  # the reviewer's label set for `correct`; empty otherwise
-    "phi_flag": pl.Boolean,
-    "note": pl.String,
-    "retracts": pl.String,  # for `retract`: the event_id taken back
-    "created_at": pl.Datetime("us", "UTC"),
-}
 
 
 def check_reviewer(name: str) -> str:
     if not _REVIEWER.match(name or ""):
         raise FactoryError(f"reviewer name {name!r}: use 1-64 letters, digits, '.', '_', '-', '@'")
     return name
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    row_id: str
-    text_sha256: str
-    dataset: str
-    reviewer: str
-    decision: str
-    shown_labels: tuple[str, ...]
-    corrected_labels: tuple[str, ...]
-    phi_flag: bool
-    note: str
-    retracts: str | None
-    created_at: datetime
-
-    def as_row(self) -> dict:
-        row = dict(self.__dict__)
-        row["shown_labels"], row["corrected_labels"] = list(self.shown_labels), list(self.corrected_labels)
-        return row
-
-    @classmethod
-    def from_row(cls, row: dict) -> Event:
-        return cls(**{**row, "shown_labels": tuple(row["shown_labels"] or ()),
-                      "corrected_labels": tuple(row["corrected_labels"] or ()), "note": row["note"] or "",
-                      "phi_flag": bool(row["phi_flag"])})
-
-    @property
-    def final_labels(self) -> tuple[str, ...]:
-        """The labels the reviewer stands behind: shown ones when accepted, corrected ones, none when rejected."""
-        return {"accept": self.shown_labels, "correct": self.corrected_labels}.get(self.decision, ())
-
-
-def resolve(events: Iterable[Event]) -> dict[tuple[str, str], Event]:
-    """{(row_id, reviewer): current decision}: the latest decision not taken back by a retract event."""
-    events = sorted(events, key=lambda e: e.created_at)
-    retracted = {e.retracts for e in events if e.decision == RETRACT}
-    current: dict[tuple[str, str], Event] = {}
-    for event in events:
-        if event.decision != RETRACT and event.event_id not in retracted:
-            current[(event.row_id, event.reviewer)] = event
-    return current
 
 
 class ReviewLog:
@@ -209,15 +149,5 @@ class ReviewLog:
 
 def current_decisions(run_dir: Path, dataset: str, reviewer: str | None = None) -> pl.DataFrame:
     """One row per (row_id, reviewer): the current decision on every dataset row whose text is unchanged
-    since it was reviewed (columns of REVIEW_SCHEMA plus `final_labels`)."""
-    table = SideTable(run_dir, dataset, KIND)
-    schema = {**REVIEW_SCHEMA, "final_labels": pl.List(pl.String)}
-    if not table.exists():
-        return pl.DataFrame(schema=schema)
-    events = table.current()
-    if reviewer is not None:
-        events = events.filter(pl.col("reviewer") == reviewer)
-    events = events.select(list(REVIEW_SCHEMA)).unique("event_id", keep="first", maintain_order=True)
-    current = resolve(Event.from_row(row) for row in events.iter_rows(named=True))
-    rows = [{**e.as_row(), "final_labels": list(e.final_labels)} for e in current.values()]
-    return pl.DataFrame(rows, schema=schema).sort("row_id", "reviewer")
+    since it was reviewed (columns of REVIEW_SCHEMA plus `final_labels`); read in factory.data.reviews."""
+    return read_current_decisions(run_dir, dataset, reviewer)

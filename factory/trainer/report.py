@@ -22,7 +22,7 @@ import polars as pl
 
 from factory.data.rows import SYNTHETIC_SOURCES
 from factory.data.store import atomic_write_bytes, atomic_write_json, atomic_write_parquet, ensure_writable_dir
-from factory.trainer.compare import CompareResult, selection_family
+from factory.trainer.compare import REVIEWED, CompareResult, selection_family
 from factory.trainer.selection import CATEGORY_MARGIN, MICRO_MARGIN, SELECTED_SUFFIX
 
 CHART_FILE = "f1_by_category.png"
@@ -224,7 +224,7 @@ def verdict_lines(result: CompareResult, look: Lookup | None = None) -> list[str
     if "gold" not in data.sets:
         return []
     lines = []
-    for role in SYNTHETIC_SOURCES:
+    for role in (*SYNTHETIC_SOURCES, REVIEWED):
         raw = f"gold+{role}"
         if raw not in data.sets:
             continue
@@ -272,6 +272,11 @@ def data_lines(result: CompareResult, notes: bool = True) -> list[str]:
         if folders:
             lines.append(f"{role}: {len(d.synthetic[role])} sentences after leakage removal "
                          f"({', '.join(str(f) for f in folders)})")
+    if d.review.get("reviewed") or d.review.get("rejected"):
+        rejected = ", ".join(f"{role} {n}" for role, n in d.review["rejected"].items()) or "none"
+        lines.append(f"clinician review: rows reviewers rejected, left out of every set: {rejected}; reviewed set "
+                     f"(`{REVIEWED}`): {len(d.synthetic[REVIEWED])} silver rows accepted or corrected (after leakage "
+                     f"removal; {d.review.get('disagreed', 0)} where reviewers disagree left out)")
     lines.append(f"synthetic sentences equal to a gold test sentence, removed from training: {d.leakage.total}"
                  + (f" (listed in leakage_removed.csv), e.g. {d.leakage.examples[0]!r}" if d.leakage.examples else ""))
     cap = "none" if o.synthetic_cap_ratio is None else f"{o.synthetic_cap_ratio} x gold train"
@@ -429,7 +434,7 @@ def config_json(result: CompareResult, tables: Tables) -> dict:
     config.update(sets_run=d.sets, notes=d.notes, minority=d.minority, gold_fingerprint=d.split.fingerprint,
                   leakage_removed=d.leakage.removed, negatives_added=len(d.negatives),
                   seconds=round(result.seconds, 1), model_dirs=[str(p) for p in result.model_dirs],
-                  selection=None if d.selection is None else d.selection.to_json(),
+                  selection=None if d.selection is None else d.selection.to_json(), review=d.review,
                   verdict=tables.verdict)
     return config
 

@@ -224,7 +224,7 @@ class _Pool:
 
     def __init__(self, family: str, gold: Rows, negatives: Rows, synthetic: dict[str, Rows], categories: list[str],
                  encoder, cache_dir, progress=None):
-        parts = [("gold", gold), ("negatives", negatives), *((r, synthetic[r]) for r in SYNTHETIC_SOURCES)]
+        parts = [("gold", gold), ("negatives", negatives), *synthetic.items()]
         self.index: dict[str, np.ndarray] = {}
         texts: list[str] = []
         labels: list[list[str]] = []
@@ -237,7 +237,7 @@ class _Pool:
         # (the CV twin of the test-leakage rule): copy_of = its gold row, or -1.
         gold_keys = {normalise_text(t): i for i, t in enumerate(gold.texts)}
         self.copy_of = {r: np.array([gold_keys.get(normalise_text(t), -1) for t in synthetic[r].texts], dtype=int)
-                        for r in SYNTHETIC_SOURCES}
+                        for r in synthetic}
         if family == "tfidf":
             self.x = tfidf_features().fit_transform(texts).tocsr()
         else:
@@ -286,7 +286,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
     cats, k = selection.categories, selection.folds
     gold_idx, neg_idx = pool.index["gold"], pool.index["negatives"]
     y_gold = pool.y[gold_idx]
-    roles = [r for r in SYNTHETIC_SOURCES if len(synthetic[r])]
+    roles = [r for r in synthetic if len(synthetic[r])]  # silver, bronze and compare's clinician-reviewed rows
     grids = {r: settings_grid(side_ok.get(r) is not None) for r in roles}
     oof: dict[tuple, np.ndarray] = {}  # config -> out-of-fold probabilities on gold train
     agreement: dict[tuple[str, int], np.ndarray] = {}  # (role, fold) -> scores from that fold's scorer
@@ -341,7 +341,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
     # 2. the grid, per source.
     chosen: dict[str, Setting] = {r: RAW for r in roles}
     if select:
-        for role in roles:
+        for role in (r for r in roles if r in SYNTHETIC_SOURCES):  # reviewed rows were chosen by clinicians
             configs = [((role, s),) for s in grids[role]]
             cross_validate(configs)
             scores, best, best_micro = [], GOLD_ALONE, base_micro.mean()
