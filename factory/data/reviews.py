@@ -148,9 +148,3 @@ def consensus(decisions: pl.DataFrame) -> Consensus:
 def reviewer_rejected_row_ids(run_dir: Path, dataset: str, rows: pl.DataFrame | None = None) -> set[str]:
     """Rows some reviewer rejected (for their current text)."""
     return consensus(current_decisions(run_dir, dataset, rows=rows)).rejected
-
-
-def reviewer_excluded_row_ids(run_dir: Path, dataset: str, rows: pl.DataFrame | None = None) -> dict[str, set[str]]:
-    """{reason: row ids} of rows no bundle may carry: rejected by a reviewer, or flagged by one for PHI."""
-    verdicts = consensus(current_decisions(run_dir, dataset, rows=rows))
-    return {"reviewer rejected": verdicts.rejected, "reviewer flagged PHI": verdicts.phi_flagged}

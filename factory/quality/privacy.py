@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
+from factory.data.reviews import consensus, current_decisions
 from factory.data.side_tables import SideTable, text_sha256
 from factory.data.store import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_dataset, shard_paths, utc_now
 
@@ -202,7 +203,8 @@ def phi_status(run_dir: Path, bronze: pl.DataFrame) -> pl.DataFrame:
     return bronze.join(current.select("row_id", "phi_status", "phi_types", "text_sha256"), on="row_id", how="left")
 
 
-def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license_text: str) -> str:
+def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license_text: str,
+              review: dict | None = None) -> str:
     per_category = Counter(exported.get_column("category").to_list())
     scanned_per_category = Counter(scanned.get_column("category").to_list()) if "category" in scanned.columns else {}
     quarantined = scanned.filter(pl.col("phi_status") == "quarantined")
@@ -253,6 +255,10 @@ def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license
     if by_type:
         lines.append("- Quarantined rows by finding type (a row can have several): "
                      + ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))) + ".")
+    if review and review["reviewed"]:
+        lines.append(f"- Clinician review (`bin/generate review`): {review['reviewed']} rows reviewed; left out of the "
+                     f"rows that passed the scan: {review['withheld']} ({review['phi_flagged']} flagged for PHI by a "
+                     f"reviewer, {review['rejected']} rejected by a reviewer; a row can be both).")
     lines += [
         f"- Method: {scan.get('method', 'factory.quality.phi')}.",
         f"- Verbatim-overlap check: {_overlap_line(scan)}",
@@ -330,6 +336,16 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
     passing = joined.filter(pl.col("phi_status") == "pass")
     if passing.height == 0:
         raise FactoryError(f"no bronze row of {run_dir} passed the PHI scan; nothing to export")
+    # A row a reviewer flagged for PHI or rejected (its current decision, for its current text) never leaves.
+    verdicts = consensus(current_decisions(run_dir, "bronze", rows=bronze.select("row_id", "text")))
+    passed_ids = set(passing.get_column("row_id").to_list())
+    withheld = (verdicts.phi_flagged | verdicts.rejected) & passed_ids
+    review = {"reviewed": verdicts.reviewed, "withheld": len(withheld),
+              "phi_flagged": len(verdicts.phi_flagged & passed_ids), "rejected": len(verdicts.rejected & passed_ids)}
+    passing = passing.filter(~pl.col("row_id").is_in(sorted(withheld)))
+    if passing.height == 0:
+        raise FactoryError(f"every bronze row of {run_dir} that passed the PHI scan was flagged for PHI or rejected by "
+                           "a reviewer; nothing to export")
     exported = passing.select([c for c in EXPORT_COLUMNS if c in passing.columns]).sort(["category", "row_id"])
     scan_path = run_dir / PHI_DIR / SCAN_INFO
     scan = json.loads(scan_path.read_text(encoding="utf-8")) if scan_path.is_file() else {}
@@ -344,14 +360,15 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
     try:
         (tmp / "bronze").mkdir(parents=True)
         atomic_write_parquet(exported, tmp / "bronze" / "part-00000.parquet")
-        atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text).encode("utf-8"))
+        atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text, review).encode("utf-8"))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
             "created_at": utc_now().isoformat(),
             "rows": exported.height,
             "counts_per_category": dict(sorted(Counter(exported.get_column("category").to_list()).items())),
-            "phi_scan": {"scanned": joined.height, "passed": passing.height,
-                         "quarantined": joined.height - passing.height, "method": scan.get("method")},
+            "phi_scan": {"scanned": joined.height, "passed": passing.height + review["withheld"],
+                         "quarantined": joined.height - passing.height - review["withheld"], "method": scan.get("method")},
+            "review": review,
             "files": {p.relative_to(tmp).as_posix(): {"sha256": _sha256_file(p), "bytes": p.stat().st_size} for p in files},
         }
         atomic_write_json(tmp / "manifest.json", manifest)
