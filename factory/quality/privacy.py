@@ -24,7 +24,8 @@ import polars as pl
 from factory.core.errors import FactoryError
 from factory.data.reviews import consensus, current_decisions
 from factory.data.side_tables import SideTable, text_sha256
-from factory.data.store import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_dataset, shard_paths, utc_now
+from factory.data.store import (atomic_write_bytes, atomic_write_json, atomic_write_parquet, damaged_file_error, read_dataset,
+                                read_json, shard_paths, utc_now)
 
 PHI_DIR = "bronze_phi"
 PHI_SHARD = "part-00000.parquet"
@@ -348,7 +349,9 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
                            "a reviewer; nothing to export")
     exported = passing.select([c for c in EXPORT_COLUMNS if c in passing.columns]).sort(["category", "row_id"])
     scan_path = run_dir / PHI_DIR / SCAN_INFO
-    scan = json.loads(scan_path.read_text(encoding="utf-8")) if scan_path.is_file() else {}
+    scan = read_json(scan_path) if scan_path.is_file() else {}
+    if not isinstance(scan, dict):
+        raise damaged_file_error(scan_path, "not a JSON object")
 
     out = out.expanduser().absolute()
     try:

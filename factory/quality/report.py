@@ -20,7 +20,7 @@ from factory.stages.verify import current_verdicts
 from factory.stages.consistency import current_agreement
 from factory.data.rows import Rows, normalise_text
 from factory.quality.dedup import current_duplicates
-from factory.data.store import atomic_write_json, atomic_write_parquet, read_dataset, shard_paths, utc_now
+from factory.data.store import atomic_write_json, atomic_write_parquet, read_dataset, read_json, shard_paths, utc_now
 from factory.data.taxonomy import Taxonomy
 
 SPREAD_SAMPLE = 1500  # sentences used for the mean pairwise embedding distance
@@ -240,7 +240,7 @@ def collect(run_dir: Path, taxonomy: Taxonomy, gold: Rows | None, noise_threshol
             report["category_fidelity"] = category_fidelity(bronze, classifier.predict_proba(bronze["text"].to_list()), taxonomy)
     strategies = run_dir / "strategies" / "strategies.json"
     if strategies.is_file():
-        report["strategies"] = json.loads(strategies.read_text(encoding="utf-8"))
+        report["strategies"] = read_json(strategies)
     return report
 
 

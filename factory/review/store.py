@@ -29,7 +29,7 @@ from factory.core.errors import FactoryError
 from factory.data.reviews import DATASETS, DECISIONS, KIND, RETRACT, REVIEW_SCHEMA, Event, resolve  # noqa: F401
 from factory.data.reviews import current_decisions as read_current_decisions
 from factory.data.side_tables import side_table_dir
-from factory.data.store import atomic_write_parquet, ensure_writable_dir, shard_paths, utc_now
+from factory.data.store import atomic_write_parquet, ensure_writable_dir, read_shard, shard_paths, utc_now
 
 MAX_NOTE_CHARS = 500
 COMPACT_AT = 256  # shards; folded into one when a server starts on a folder with more
@@ -120,7 +120,7 @@ class ReviewLog:
         paths = shard_paths(self.folder)
         if not paths:
             return pl.DataFrame(schema=REVIEW_SCHEMA)
-        frame = pl.concat([pl.read_parquet(p).select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA) for p in paths])
+        frame = pl.concat([read_shard(p).select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA) for p in paths])
         return frame.unique("event_id", keep="first", maintain_order=True).sort("created_at", maintain_order=True)
 
     def events(self, reviewer: str | None = None) -> list[Event]:
