@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
+from factory.core.paths import PROJECT_ROOT
 from factory.data.reviews import consensus, current_decisions
 from factory.data.side_tables import SideTable, text_sha256
 from factory.data.store import (atomic_write_bytes, atomic_write_json, atomic_write_parquet, damaged_file_error, read_dataset,
@@ -256,6 +257,7 @@ def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license
     if by_type:
         lines.append("- Quarantined rows by finding type (a row can have several): "
                      + ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))) + ".")
+    lines += _measured_recall()
     if review and review["reviewed"]:
         lines.append(f"- Clinician review (`bin/generate review`): {review['reviewed']} rows reviewed; left out of the "
                      f"rows that passed the scan: {review['withheld']} ({review['phi_flagged']} flagged for PHI by a "
@@ -286,6 +288,20 @@ def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license
         "",
     ]
     return "\n".join(lines)
+
+
+RECALL_TABLE = PROJECT_ROOT / "docs" / "phi_recall.md"  # measured by factory/quality/phi_eval.py (README)
+
+
+def _measured_recall() -> list[str]:
+    """The scanner's recall per HIPAA kind on the project's planted and held-out sets, as measured."""
+    try:
+        text = RECALL_TABLE.read_text(encoding="utf-8")
+    except OSError:
+        return ["- Measured recall of the scan: see the factory's README (PHI gate: measured recall)."]
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    return ["", "Measured recall of this scan per HIPAA kind, on sentences with planted identifiers written for the",
+            "factory (not patient data; `python -m factory.quality.phi_eval`):", "", *table, ""]
 
 
 def _overlap_line(scan: dict) -> str:

@@ -225,3 +225,12 @@ def test_export_replace_swaps_an_earlier_bundle_and_nothing_else(tmp_path):
     (user / "notes.txt").write_text("keep me")
     refused = invoke("export", "--run", run, "--out", user, "--replace")
     assert refused.exit_code != 0 and (user / "notes.txt").read_text() == "keep me"
+
+
+def test_the_data_card_carries_the_measured_recall_per_hipaa_kind(tmp_path):
+    run, _, _ = _make_run(tmp_path)
+    assert invoke("check-phi", "--run", run, "--no-ner").exit_code == 0
+    assert invoke("export", "--run", run, "--out", tmp_path / "share").exit_code == 0
+    card = (tmp_path / "share" / "DATACARD.md").read_text()
+    assert "Measured recall of this scan per HIPAA kind" in card
+    assert "| DEVICE_ID |" in card and "| VEHICLE_ID |" in card and "all identifiers" in card
