@@ -147,10 +147,26 @@ def quality(click_ctx, run_dir, gold, out, noise_threshold, review_limit, taxono
     from factory.data.taxonomy import load_taxonomy
 
     run_dir = _existing_run(run_dir)
-    paths = build_report(run_dir, load_taxonomy(taxonomy), gold, out or run_dir / "quality", noise_threshold,
-                         review_limit, console)
+    tax = load_taxonomy(taxonomy)
+    paths = build_report(run_dir, tax, gold, out or run_dir / "quality", noise_threshold, review_limit, console)
+    paths += _llm_vs_review(run_dir, tax, gold, out or run_dir / "quality")
     for path in paths:
         click.echo(str(path))
+
+
+def _llm_vs_review(run_dir: Path, taxonomy, gold: Path | None, out: Path) -> list[Path]:
+    """The LLM's silver labels against clinician review (and gold): precision, kappa, calibration."""
+    from factory.data.gold import read_gold_any
+    from factory.quality.llm_vs_review import build, console_lines
+
+    report, paths = build(run_dir, taxonomy, read_gold_any(gold, taxonomy) if gold else None, out)
+    if report is None:
+        console.print(f"no clinician reviews of silver in {run_dir} (`bin/generate review`); skipped the LLM's "
+                      "precision, kappa and calibration against reviewers", highlight=False)
+        return []
+    for line in console_lines(report):
+        console.print(line, highlight=False)
+    return paths
 
 
 @quality.command(name="strategies")

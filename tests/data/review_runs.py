@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from factory.data.side_tables import text_sha256
 from factory.data.store import read_dataset
 from factory.review.store import ReviewLog
@@ -41,6 +43,11 @@ def write_decisions(run: Path, dataset: str, decisions) -> None:
 
 def reviewed_run(path: Path, silver: bool = True, bronze: bool = True) -> Path:
     run = build_run(path)
+    # the consistency table as `consistency --logprobs` writes it: a token-probability confidence per row
+    shard = run / "silver_consistency" / "part-00000.parquet"
+    votes = pl.read_parquet(shard)
+    pl.DataFrame(votes).with_columns(logprob_confidence=pl.Series([0.9 - 0.05 * i for i in range(votes.height)]))\
+        .write_parquet(shard)
     if silver:
         write_decisions(run, "silver", SILVER_DECISIONS)
     if bronze:
