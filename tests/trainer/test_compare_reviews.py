@@ -61,3 +61,14 @@ def test_compare_cli_shows_reviewed_set_and_rejected_count(tmp_path, taxonomy):
     assert silver["n_silver"] == 11
     config = json.loads((out / "config.json").read_text())
     assert config["review"]["rejected"] == {"silver": 1} and config["review"]["reviewed_in_set"] == 4
+
+
+def test_reviewed_set_without_reviews_is_skipped_with_a_note(tmp_path, taxonomy):
+    import_gold(write_jsonl(tmp_path / "gold.jsonl", toy_records()), taxonomy, tmp_path / "gold")
+    run = reviewed_run(tmp_path / "run", silver=False)
+    opts = CompareOptions(gold_dir=tmp_path / "gold", out_dir=tmp_path / "exp", silver_dirs=[run / "silver"],
+                          sets=parse_sets("gold,gold+reviewed"), models=["tfidf"], cache_dir=tmp_path / "cache",
+                          test_fraction=0.25)
+    data = prepare_data(opts, taxonomy)
+    assert data.sets == ["gold"] and len(data.synthetic["silver"]) == 12
+    assert any("skipped set gold+reviewed: no reviewed silver rows" in n for n in data.notes)
