@@ -79,6 +79,7 @@ def ratios(rows: list[dict]) -> dict[str, float | None]:
         "constrained/unconstrained (output tok/s)": ratio(rate("vllm xgrammar batched", "output_tokens_per_s"),
                                                           rate("vllm unconstrained batched", "output_tokens_per_s")),
         "compiled/eager (sentences/s)": ratio(rate("vllm xgrammar batched"), rate("vllm xgrammar eager batched")),
+        "label path / bare vLLM (sentences/s)": ratio(rate("label path (stage runner)"), rate("bare vLLM, same prompts")),
     }
 
 
@@ -286,6 +287,60 @@ def _rerun(engine, sentences, taxonomy, spec: dict, sampling) -> dict:
             "note": f"{again.skipped} skipped, {again.requests} LLM calls (first pass wrote {first.rows} rows)"}
 
 
+def child_label_path(spec: dict) -> list[dict]:
+    """The label path (stage runner + engine stream, commits and lineage included) against bare
+    `vllm.LLM.chat` on the same rendered prompts, schema and sampling, with one warm engine, alternating
+    the two so neither gets a warmer cache: what the runner costs over the engine itself."""
+    from factory.core.offline import force_offline
+
+    force_offline()
+    from factory.data.run_folder import Run
+    from factory.data.taxonomy import load_taxonomy
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig, Request, Sampling
+    from factory.engines.model_ref import ModelRef, model_hash
+    from factory.stages.context import StageContext, request_seed
+    from factory.stages.label import LabelTask, run_label
+
+    taxonomy = load_taxonomy()
+    sentences = bench_sentences(spec["sentences"])
+    sampling = Sampling(temperature=0.0, max_tokens=spec["max_tokens"])
+    config = EngineConfig(model_path=spec["model"], enforce_eager=True, batch_size=spec["batch_size"])
+    model = ModelRef(path=Path(spec["model"]), hash=model_hash(Path(spec["model"])), embedded=False)
+    engine = load_engine("vllm", config)
+    task = LabelTask(taxonomy, sentences)
+
+    def context() -> StageContext:
+        out = Path(tempfile.mkdtemp(prefix="path-", dir=spec["work"]))
+        return StageContext(run=Run.open(out), model=model, engine_name="vllm", sampling=sampling, seed=0,
+                            engine_factory=lambda: engine)
+
+    # the label path's own prompts and seeds, so both sides decode exactly the same requests
+    identity = task.identity(context())
+    requests = [Request(task.strategy.chat(s.text), request_seed(0, task.key(s.text, identity))) for s in sentences]
+    params = [engine._sampling_params(r, task.schema, sampling) for r in requests]
+    engine._llm.chat([r.chat for r in requests[:8]], params[:8], use_tqdm=False)  # warm-up: grammar, caches
+    bare_s, path_s, rows_written = [], [], 0
+    for _ in range(spec.get("rounds", 2)):
+        started = time.perf_counter()
+        engine._llm.chat([r.chat for r in requests], params, use_tqdm=False)
+        bare_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        stats = run_label(sentences, taxonomy, context())
+        path_s.append(time.perf_counter() - started)
+        rows_written = stats.rows + stats.failed
+    engine.close()
+    n = len(sentences)
+    bare, path = statistics.median(bare_s), statistics.median(path_s)
+    return [
+        {"config": "bare vLLM, same prompts", "n": n, "seconds": round(bare, 2), "sentences_per_s": round(n / bare, 2),
+         "note": f"LLM.chat, eager, batch {config.batch_size}; median of {len(bare_s)}: {[round(x, 1) for x in bare_s]}"},
+        {"config": "label path (stage runner)", "n": n, "seconds": round(path, 2), "sentences_per_s": round(n / path, 2),
+         "note": f"run_label into a new run folder ({rows_written} rows + failures); median of {len(path_s)}: "
+                 f"{[round(x, 1) for x in path_s]}"},
+    ]
+
+
 def child_memory(spec: dict) -> list[dict]:
     """Peak RSS while the label path streams a `spec['sentences']`-sentence notes table into silver."""
     from factory.core.offline import force_offline
@@ -335,6 +390,8 @@ def plan(args, cuda: bool = False) -> list[dict]:
               "bandwidth_gbs": args.bandwidth_gbs, "tensor_parallel_size": args.tensor_parallel_size}
     vllm = {**common, "kind": "engine", "engine": "vllm", "batch_size": 64}
     specs = [
+        # the runner against the bare engine on every demo sentence (issue: >= 0.95 of the bare engine)
+        {**vllm, "kind": "path", "label": "label path vs bare vLLM", "sentences": args.path_sentences},
         {**vllm, "label": "vllm xgrammar", "single": args.single, "unconstrained": True, "rerun": True},
         {**vllm, "label": "vllm xgrammar eager", "eager": True},
         *({**vllm, "label": f"vllm {b}", "backend": b} for b in ("outlines", "guidance")),
@@ -369,6 +426,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="Local HF model folder (default: the embedded SmolLM2-135M).")
     parser.add_argument("--sentences", type=int, default=48, help="Sentences labelled per configuration.")
     parser.add_argument("--single", type=int, default=8, help="Of those, labelled one prompt at a time.")
+    parser.add_argument("--path-sentences", type=int, default=320,
+                        help="Sentences of the label path vs bare vLLM comparison (default: the demo's 320).")
     parser.add_argument("--transformers-sentences", type=int, default=None,
                         help="Of those, labelled by transformers + Outlines (batched and one at a time) "
                              f"[default: all on a CUDA GPU, {CPU_TRANSFORMERS_SENTENCES} on CPU, where it is slow].")
@@ -393,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
-        rows = child_engine(spec) if spec["kind"] == "engine" else child_memory(spec)
+        child = {"engine": child_engine, "path": child_label_path, "memory": child_memory}[spec["kind"]]
+        rows = child(spec)
         args.result.write_text(json.dumps(rows))
         return 0
     from factory.core.offline import force_offline

@@ -170,7 +170,7 @@ class LabelReference:
     sentences: list[str]
     # Cheap and deterministic: greedy, eager start, short context, one sequence at a time per engine (so
     # no path's batch composition can tip a near-tie in bf16 arithmetic).
-    common: tuple = ("--temperature", "0", "--enforce-eager", "--max-model-len", "1536", "--batch-size", "1",
+    common: tuple = ("--temperature", "0", "--enforce-eager", "--no-prefix-caching", "--max-model-len", "1536", "--batch-size", "1",
                      "--max-tokens", "96")
 
     def generate(self, *args, env: dict | None = None) -> subprocess.CompletedProcess:

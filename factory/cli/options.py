@@ -71,6 +71,9 @@ def engine_options(default_temperature: float, default_max_tokens: int):
                          help="transformers engine: auto (first CUDA GPU when visible, else CPU), cpu, cuda or cuda:N."),
             click.option("--max-model-len", type=click.IntRange(min=256), default=2048, show_default=True,
                          help="vLLM: longest prompt + output in tokens."),
+            click.option("--prefix-caching/--no-prefix-caching", default=True, show_default=True,
+                         help="vLLM: reuse the shared prompt prefix across requests (faster). Off, every output is "
+                              "independent of what the engine ran before (bit-for-bit comparisons across engines)."),
         ]
         for option in reversed(options):
             func = option(func)
@@ -89,6 +92,7 @@ def engine_config(opts: dict, model_path: Path) -> EngineConfig:
         batch_size=opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16),
         tensor_parallel_size=opts["tensor_parallel_size"],
         device=opts["device"],
+        prefix_caching=opts.get("prefix_caching", True),
     )
 
 

@@ -161,6 +161,10 @@ class EngineConfig:
     dtype: str = "bfloat16"
     tensor_parallel_size: int = 1
     device: str = "auto"  # transformers backend: auto (CUDA when visible, else CPU) | cpu | cuda | cuda:N
+    # vLLM reuses the computed prompt prefix across requests. A prefix computed alone and one reused can
+    # differ in the last bf16 bit, enough to tip a near-tie: off, every output is independent of what ran
+    # before it on the same engine (the scale-out equality tests turn it off).
+    prefix_caching: bool = True
 
 
 class EngineStream:

@@ -162,6 +162,7 @@ class VLLMEngine(Engine):
             tensor_parallel_size=config.tensor_parallel_size,
             structured_outputs_config=_structured_outputs_config(config.structured_backend),
             use_tqdm_on_load=os.environ.get("FACTORY_QUIET") != "1",  # the weight-loading bar is noise unless -v
+            enable_prefix_caching=config.prefix_caching,
         )
 
     def _sampling_params(self, request: Request, schema: dict, sampling: Sampling):

@@ -52,7 +52,7 @@ def test_vllm_synthesis_on_two_ray_workers_matches_one_engine(tmp_path, ray_sess
     taxonomy_file = tmp_path / "taxonomy.json"
     taxonomy_file.write_text(json.dumps(small))
     # one sequence at a time per engine, so no batch mix can tip a near-tie; sampled, per-request seeds
-    common = ["--taxonomy", taxonomy_file, "--per-category", "2", "--per-request", "2", "--enforce-eager",
+    common = ["--taxonomy", taxonomy_file, "--per-category", "2", "--per-request", "2", "--enforce-eager", "--no-prefix-caching",
               "--max-model-len", "1536", "--batch-size", "1", "--max-tokens", "160"]
 
     def synthesize(*args, env=None):
