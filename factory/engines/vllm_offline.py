@@ -81,34 +81,57 @@ def _can_stream(llm) -> bool:
 
 
 class VLLMStream(EngineStream):
-    """Requests join vLLM's running batch as they are submitted; a finished output that fails validation
-    re-enters the same running batch with the larger token budget, so neither shard boundaries nor
-    retries drain the batch."""
+    """Requests join vLLM's running batch as they are submitted, so shard boundaries never drain it.
+
+    The retry policy is the one of `Engine.generate` (an output truncated at the token budget is asked
+    again with twice the budget), kept without a second pass: each request is first asked with the retry
+    budget, and an output longer than the first budget is recorded as the second attempt it would have
+    been. With per-request seeds the longer budget only extends what the first budget would have produced
+    (decoding does not depend on max_tokens), so the rows are the same, while a long output no longer runs
+    twice, the second time alone at the end of the job. An output that fails validation for another
+    reason re-enters the running batch once, as before."""
 
     def __init__(self, engine: "VLLMEngine", schema: dict, sampling: Sampling):
         self.engine, self.schema = engine, schema
         self.budgets = retry_budgets(sampling, engine.retry_token_factor)
         self.validator = jsonschema.Draft202012Validator(schema)
-        self._pending: dict[str, tuple[object, Request, int]] = {}  # vLLM request id -> (tag, request, attempt)
+        # vLLM request id -> (tag, request, attempt, whether it was asked with the retry budget up front)
+        self._pending: dict[str, tuple[object, Request, int, bool]] = {}
         self._refused: list[tuple[object, Result]] = []
         self._ids = itertools.count()
 
     def submit(self, tag: object, request: Request, attempt: int = 1) -> None:
+        if attempt == 1 and len(self.budgets) > 1 and self._add(tag, request, attempt, self.budgets[-1], extended=True):
+            return
+        # the retry budget does not fit --max-model-len with this prompt: ask with the plain budget
+        if not self._add(tag, request, attempt, self.budgets[attempt - 1], extended=False, last_try=True):
+            return
+
+    def _add(self, tag, request: Request, attempt: int, budget: Sampling, extended: bool, last_try: bool = False) -> bool:
         from vllm.sampling_params import RequestOutputKind
 
         llm = self.engine._llm
-        params = self.engine._sampling_params(request, self.schema, self.budgets[attempt - 1])
+        params = self.engine._sampling_params(request, self.schema, budget)
         params.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.chat asks: only the finished output
         prompt = llm._preprocess_chat([request.chat])[0]
         request_id = f"factory-{next(self._ids)}"  # outputs carry the id given here
         try:
             llm.llm_engine.add_request(request_id, prompt, params)
         except ValueError as exc:  # e.g. this prompt is over --max-model-len: a failed row, not a failed stage
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            self._refused.append((tag, Result(parsed=None, raw="", finish_reason="refused", prompt_tokens=0,
-                                              completion_tokens=0, attempts=attempt, error=f"engine refused: {reason}")))
-            return
-        self._pending[request_id] = (tag, request, attempt)
+            if last_try:
+                reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                self._refused.append((tag, Result(parsed=None, raw="", finish_reason="refused", prompt_tokens=0,
+                                                  completion_tokens=0, attempts=attempt,
+                                                  error=f"engine refused: {reason}")))
+            return False
+        self._pending[request_id] = (tag, request, attempt, extended)
+        return True
+
+    def _result(self, output, attempt: int, extended: bool) -> Result:
+        raw = _raw_output(output)
+        if extended and raw.completion_tokens > self.budgets[0].max_tokens:
+            attempt = 2  # the first budget would have cut it: this is the retry's output
+        return to_result(raw, attempt, self.validator)
 
     def poll(self) -> list[tuple[object, Result]]:
         engine = self.engine._llm.llm_engine
@@ -117,10 +140,11 @@ class VLLMStream(EngineStream):
             for output in engine.step():
                 if not output.finished or output.request_id not in self._pending:
                     continue
-                tag, request, attempt = self._pending.pop(output.request_id)
-                result = to_result(_raw_output(output), attempt, self.validator)
-                if result.error is not None and attempt < len(self.budgets):
-                    self.submit(tag, request, attempt + 1)  # fed back into the running batch
+                tag, request, attempt, extended = self._pending.pop(output.request_id)
+                result = self._result(output, attempt, extended)
+                if result.error is not None and result.attempts < len(self.budgets):
+                    self._add(tag, request, result.attempts + 1, self.budgets[result.attempts], extended=False,
+                              last_try=True)  # fed back into the running batch
                 else:
                     done.append((tag, result))
         return done
