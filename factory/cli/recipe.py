@@ -23,6 +23,7 @@ import pydantic
 
 from factory.core.errors import FactoryError
 from factory.core.progress import console
+from factory.data.run_folder import release_run_locks
 
 
 def option_key(param: click.Parameter) -> str:
@@ -187,5 +188,8 @@ def run(click_ctx: click.Context, recipe: Path, folder: str | None) -> None:
         argv = command_line(command, values)
         console.rule(f"[bold]stage {number}/{len(planned)}: {name}[/]")
         console.print(f"bin/generate {name} {' '.join(argv)}", highlight=False, soft_wrap=True)
-        command.main(args=argv, prog_name=f"generate {name}", standalone_mode=False)
+        try:
+            command.main(args=argv, prog_name=f"generate {name}", standalone_mode=False)
+        finally:
+            release_run_locks()  # the next stage opens the same run folder
     console.rule(f"[bold green]recipe {recipe} complete[/]")

@@ -109,6 +109,16 @@ class Run:
         atomic_write_json(self.out / MANIFEST, self.manifest)
 
 
+_HELD_LOCKS: list = []  # lock handles this process holds, for release_run_locks()
+
+
+def release_run_locks() -> None:
+    """Release every run-folder lock this process holds: a recipe runs its stages one after another in one
+    process, and each stage's command must let go of the run before the next one opens it."""
+    while _HELD_LOCKS:
+        _HELD_LOCKS.pop().close()
+
+
 def _lock_run_folder(folder: Path):
     """One writer per run folder: shard numbering and exactly-once resume rely on it."""
     try:
@@ -120,6 +130,7 @@ def _lock_run_folder(folder: Path):
     except BlockingIOError:
         handle.close()
         raise FactoryError(f"run folder {folder} is in use by another factory process") from None
+    _HELD_LOCKS.append(handle)
     return handle  # held until the process exits (the kernel releases it even after SIGKILL)
 
 

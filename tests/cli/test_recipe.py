@@ -96,3 +96,27 @@ out = "{{run}}/experiment"
         assert "stage 1/2: gold import" in result.output and "stage 2/2: compare" in result.output
     assert (tmp_path / "run" / "gold" / "part-00000.parquet").is_file()
     assert (tmp_path / "run" / "experiment" / "report.md").is_file()
+
+
+def test_stages_of_a_recipe_share_one_run_folder(tmp_path, notes_dir, taxonomy, make_context):
+    """Each stage's command holds the run lock; the next stage in the same process must get it (the demo's
+    label then synthesize into one --out). dedup takes the lock too: run it twice on one run folder."""
+    from tests.quality_helpers import make_run
+
+    run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
+    recipe = _recipe(tmp_path, f'''
+[run]
+folder = "{run}"
+
+[[stage]]
+command = "dedup"
+run = "{{run}}"
+
+[[stage]]
+command = "check-phi"
+run = "{{run}}"
+no_ner = true
+''')
+    result = CliRunner().invoke(main, ["run", str(recipe)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "stage 2/2: check-phi" in result.output and (run / "bronze_phi").is_dir()
