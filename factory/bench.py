@@ -411,7 +411,7 @@ def plan(args, cuda: bool = False) -> list[dict]:
     vllm = {**common, "kind": "engine", "engine": "vllm", "batch_size": 64}
     specs = [
         # the runner against the bare engine on every demo sentence (issue: >= 0.95 of the bare engine)
-        {**vllm, "kind": "path", "label": "label path vs bare vLLM", "sentences": args.path_sentences},
+        {**vllm, "kind": "path", "label": "vllm label path vs bare", "sentences": args.path_sentences},
         {**vllm, "label": "vllm xgrammar", "single": args.single, "unconstrained": True, "rerun": True},
         {**vllm, "label": "vllm xgrammar eager", "eager": True},
         *({**vllm, "label": f"vllm {b}", "backend": b} for b in ("outlines", "guidance")),
