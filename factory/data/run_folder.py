@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import weakref
 import json
 import os
 import platform
@@ -109,14 +110,16 @@ class Run:
         atomic_write_json(self.out / MANIFEST, self.manifest)
 
 
-_HELD_LOCKS: list = []  # lock handles this process holds, for release_run_locks()
+# Lock handles this process holds, weakly: a handle whose Run is gone closes (and unlocks) as before.
+_HELD_LOCKS: weakref.WeakSet = weakref.WeakSet()
 
 
 def release_run_locks() -> None:
-    """Release every run-folder lock this process holds: a recipe runs its stages one after another in one
-    process, and each stage's command must let go of the run before the next one opens it."""
-    while _HELD_LOCKS:
-        _HELD_LOCKS.pop().close()
+    """Release every run-folder lock this process still holds: a recipe runs its stages one after another
+    in one process, and each stage's command must let go of the run before the next one opens it."""
+    for handle in list(_HELD_LOCKS):
+        handle.close()
+    _HELD_LOCKS.clear()
 
 
 def _lock_run_folder(folder: Path):
@@ -130,7 +133,7 @@ def _lock_run_folder(folder: Path):
     except BlockingIOError:
         handle.close()
         raise FactoryError(f"run folder {folder} is in use by another factory process") from None
-    _HELD_LOCKS.append(handle)
+    _HELD_LOCKS.add(handle)
     return handle  # held until the process exits (the kernel releases it even after SIGKILL)
 
 
