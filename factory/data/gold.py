@@ -34,7 +34,7 @@ from factory.data.rows import (
 )
 from factory.core.errors import FactoryError
 from factory.core.paths import DATA_DIR
-from factory.data.store import atomic_write_json, ensure_writable_dir, utc_now
+from factory.data.store import atomic_write_json, ensure_writable_dir, marker_names, utc_now
 from factory.data.taxonomy import Taxonomy
 
 DEFAULT_GOLD_DIR = DATA_DIR / "gold"
@@ -265,10 +265,7 @@ def check_gold_out(out_dir: Path) -> bool:
 def _is_own_gold(out_dir: Path, entries: list[Path]) -> bool:
     marker = out_dir / GOLD_MARKER
     if marker.is_file():
-        try:
-            return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == WRITTEN_BY
-        except (OSError, ValueError, AttributeError):
-            return False
+        return marker_names(marker, WRITTEN_BY)
     # Written before the marker existed: exactly the shard (and the frozen split) of an earlier import.
     if {p.name for p in entries} - {GOLD_SHARD, "split.json"} or not (out_dir / GOLD_SHARD).is_file():
         return False

@@ -260,3 +260,12 @@ def read_dataset(folder: Path) -> pl.DataFrame:
         return pl.read_parquet(paths)
     except _READ_ERRORS as exc:
         raise _locate(paths, pl.read_parquet, exc) from None
+
+
+def marker_names(marker: Path, writer: str) -> bool:
+    """True when `marker`, the JSON file a command leaves in a folder it wrote, names `writer`; False when it
+    is unreadable or names another writer (commands overwrite only folders they wrote)."""
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == writer
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import json
 
 import numpy as np
 import polars as pl
 
 from factory.data.corpus import Sentence, iter_notes, split_sentences
 from factory.data.rows import CORE_SCHEMA, text_row_id, write_parquet_atomic
-from factory.data.store import atomic_write_json, utc_now
+from factory.data.store import atomic_write_json, marker_names, utc_now
 from factory.core.errors import FactoryError
 from factory.data.gold import read_records
 from factory.core.paths import CACHE_DIR, DATA_DIR
@@ -136,10 +135,7 @@ def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
 def _is_own_output(out_dir: Path, entries: list[Path]) -> bool:
     marker = out_dir / PREDICT_MARKER
     if marker.is_file():
-        try:
-            return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == WRITTEN_BY
-        except (OSError, ValueError, AttributeError):
-            return False
+        return marker_names(marker, WRITTEN_BY)
     # Written before the marker existed: only the predictions shard, with its model_dir column.
     if [p.name for p in entries] != [PREDICTIONS_SHARD]:
         return False
