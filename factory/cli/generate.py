@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from factory.stages.strategies import STRATEGIES as STRATEGY_NAMES
+
 from factory.cli.options import (check_scale_out, engine_options, ray_options, report_stage, stage_context,
                                  warn_shared_leading_tokens)
 from factory.core.errors import FactoryError
@@ -18,9 +20,9 @@ from factory.core.errors import FactoryError
 @click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Sentences per committed Parquet shard (a shard is also committed every 30 s).")
-@click.option("--strategy", type=click.Choice(["json", "fewshot", "per-category", "embedding", "embedding+per-category",
-                                               "embedding+json"]), default="json", show_default=True,
-              help="json: one JSON multi-label call; fewshot: + rotated gold examples (--gold); per-category: one "
+@click.option("--strategy", type=click.Choice(list(STRATEGY_NAMES)), default="json", show_default=True,
+              help="json: one JSON multi-label call; checklist: one call answering true/false for every category "
+                   "(P(true) from logprobs); fewshot: + rotated gold examples (--gold); per-category: one "
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
 @click.option("--gold", type=click.Path(path_type=Path), default=None,
               help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")

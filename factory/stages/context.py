@@ -111,7 +111,7 @@ class StageContext:
     def manifest_info(self) -> dict:
         """What the manifest records about the engine side of a stage."""
         return {"engine": self.engine_name, "model_path": str(self.model.path), "model_hash": self.model.hash,
-                "sampling": self.sampling.to_json(), "seed": self.seed,
+                **self.model.lineage(), "sampling": self.sampling.to_json(), "seed": self.seed,
                 **({"workers_used": workers} if (workers := self.engine_workers()) else {})}
 
 

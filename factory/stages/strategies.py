@@ -4,7 +4,9 @@ Each strategy says which requests label one sentence (`requests`) and how their 
 (`outcome`); the label stage (factory/stages/label.py) runs any of them through the one stage runner.
 
 - json: one constrained JSON multi-label call per sentence (the default).
-- fewshot: the same, with gold examples in the prompt, rotated per sentence and never the sentence itself.
+- checklist: one constrained JSON call per sentence answering true/false for every category in turn (no
+  category can be skipped by stopping early); P(true) per category from the token log-probabilities.
+- fewshot: the same as json, with gold examples in the prompt, rotated per sentence and never the sentence itself.
 - per-category: one constrained yes/no call per category; P(yes) from the token log-probabilities where
   the engine returns them. The sentence comes before the category in the prompt, so the 9 calls of a
   sentence share their prefix (vLLM's prefix cache computes it once).
@@ -32,10 +34,12 @@ from factory.data.store import content_key, schema_hash
 from factory.data.taxonomy import Taxonomy, label_schema
 from factory.engines.base import Sampling
 from factory.stages.context import StageContext, request_seed
+from factory.core.paths import PROMPTS_DIR
 from factory.stages.prompts import PromptPair
 
-STRATEGIES = ("json", "fewshot", "per-category", "embedding", "embedding+per-category", "embedding+json")
-LLM_STRATEGIES = ("json", "fewshot", "per-category")
+STRATEGIES = ("json", "checklist", "fewshot", "per-category", "embedding", "embedding+per-category", "embedding+json",
+              "embedding+checklist")
+LLM_STRATEGIES = ("json", "checklist", "fewshot", "per-category")
 NEEDS_GOLD = ("fewshot",)
 ANSWERS = ("yes", "no")
 EMBEDDING_MARGIN = 0.02  # categories within this cosine of the best one are labelled too
@@ -76,6 +80,7 @@ def _merge_results(results: list[Result]) -> Result:
 
 
 EXAMPLES_PER_CATEGORY = 1
+FEWSHOT_SHOTS = 8  # nearest gold sentences shown per sentence
 _NO_CALL = Result(None, "", "stop", 0, 0, 1)  # lineage of a sentence labelled without an LLM call
 
 
@@ -132,11 +137,12 @@ class Strategy:
     def label(self, texts: list[str], ctx: StageContext | None = None) -> list[Labelled]:
         """Label `texts` in one batch (strategy evaluation on gold); the stage runner is for silver."""
         seeds = [request_seed(ctx.seed if ctx else 0, content_key(task=self.key_task, text=t)) for t in texts]
+        priors = self.priors(texts)  # before the requests, as in the label stage (few-shot embeds the chunk here)
         per_text = [self.requests(t, s) for t, s in zip(texts, seeds)]
         flat = [r for requests in per_text for r in requests]
         results = ctx.engine.generate(flat, self.schema, self.sampling(ctx)) if flat else []
         out, start = [], 0
-        for text, requests, prior, seed in zip(texts, per_text, self.priors(texts), seeds, strict=True):
+        for text, requests, prior, seed in zip(texts, per_text, priors, seeds, strict=True):
             out.append(self.outcome(text, results[start:start + len(requests)], prior, seed))
             start += len(requests)
         return out
@@ -179,37 +185,45 @@ class JsonStrategy(Strategy):
 
 
 class FewShotStrategy(JsonStrategy):
-    """JSON labelling with gold examples: one per category and for 'none', chosen per sentence by a hash
-    of the sentence (rotation), never the sentence itself."""
+    """JSON labelling with the gold sentences most similar to the one at hand as annotated examples (cosine
+    of sentence embeddings), never the sentence itself; the most similar example comes last, nearest the
+    sentence. Similar sentences carry the conventions that matter (which pairs of categories co-occur, that a
+    denied symptom is 'none') better than one fixed example per category."""
 
     name = "fewshot"
 
-    def __init__(self, taxonomy: Taxonomy, gold: Rows, per_category: int = 1):
+    def __init__(self, taxonomy: Taxonomy, gold: Rows, per_category: int = 1, shots: int = FEWSHOT_SHOTS, embedder=None):
+        from factory.engines.embedder import shared_embedder
+
         super().__init__(taxonomy)
         self.prompts = PromptPair("fewshot")
-        self.per_category = per_category
-        self.pools: dict[str, list[tuple[str, list[str]]]] = {cid: [] for cid in taxonomy.all_ids}
-        for text, labels in zip(gold.texts, gold.labels):
-            for cid in labels:
-                self.pools.setdefault(cid, []).append((text, labels))
+        self.per_category = per_category  # kept in the identity of runs made before similarity selection
+        self.shots = shots
+        self.embedder = embedder or shared_embedder(None)
+        self.gold_texts = list(gold.texts)
+        self.gold_keys = [normalise_text(t) for t in gold.texts]
+        self.gold_choices = [[self.taxonomy.get(lab).choice for lab in labels] for labels in gold.labels]
+        self.gold_vectors = self.embedder.embed(self.gold_texts)
         self.gold_hash = hashlib.sha256("\n".join(sorted(gold.texts)).encode()).hexdigest()
         self._system = {"categories": taxonomy.categories, "none_category": taxonomy.none}
+        self._queries: dict[str, np.ndarray] = {}
 
     def identity(self, ctx: StageContext) -> dict:
         return {**ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint), "gold": self.gold_hash,
-                "examples_per_category": self.per_category}
+                "shots": self.shots, "selection": f"nearest:{self.embedder.fingerprint}"}
+
+    def priors(self, texts: list[str]) -> list:
+        """Embed a chunk of sentences at once (the label stage calls this before asking for their requests)."""
+        if texts:
+            self._queries = dict(zip(texts, self.embedder.embed(texts)))
+        return [None] * len(texts)
 
     def examples(self, text: str) -> list[dict]:
         own = normalise_text(text)
-        rotation = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
-        chosen, seen = [], {own}
-        for cid in self.taxonomy.all_ids:
-            pool = [(t, labels) for t, labels in self.pools.get(cid, []) if normalise_text(t) not in seen]
-            for i in range(min(self.per_category, len(pool))):
-                example_text, labels = pool[(rotation + i) % len(pool)]
-                seen.add(normalise_text(example_text))
-                chosen.append({"text": example_text, "labels": [self.taxonomy.get(lab).choice for lab in labels]})
-        return chosen
+        query = self._queries.get(text) if self._queries else None
+        similarity = self.gold_vectors @ (query if query is not None else self.embedder.embed([text])[0])
+        order = [i for i in np.argsort(-similarity, kind="stable") if self.gold_keys[i] != own][:self.shots]
+        return [{"text": self.gold_texts[i], "labels": self.gold_choices[i]} for i in reversed(order)]
 
     def chat(self, text: str) -> list[dict[str, str]]:
         return self.prompts.render(self._system, {"sentence": text, "examples": self.examples(text)})
@@ -273,6 +287,83 @@ class PerCategoryStrategy(Strategy):
             return Labelled(None, result=merged, seed=seed)
         scores = {c.id: yes_probability(r) for c, r in zip(self.taxonomy.categories, results, strict=True)}
         return Labelled(labels_from_scores(scores, self.taxonomy), scores, "", merged, seed)
+
+
+CHECKLIST_LOGPROBS = 5
+CHECKLIST_EXAMPLES = PROMPTS_DIR / "checklist_examples.jsonl"
+
+
+def checklist_schema(taxonomy: Taxonomy) -> dict:
+    """One required boolean per category, in taxonomy order: the grammar walks the model through each."""
+    return {
+        "title": "CategoryChecklist",
+        "type": "object",
+        "properties": {cid: {"type": "boolean"} for cid in taxonomy.category_ids},
+        "required": list(taxonomy.category_ids),
+        "additionalProperties": False,
+    }
+
+
+def true_probabilities(result: Result, count: int) -> list[float] | None:
+    """P(true) / (P(true) + P(false)) at each of the `count` boolean tokens, from their top-k log-probabilities;
+    None when the engine returned no log-probabilities or the positions cannot be matched one to one."""
+    found = []
+    for chosen, _, alternatives in result.logprobs or ():
+        word = _LETTERS.sub("", chosen.lower())
+        if word not in ("true", "false", "t", "f", "tr", "fal", "fa", "tru", "fals"):
+            continue
+        p_true = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "true".startswith(w))
+        p_false = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "false".startswith(w))
+        found.append(p_true / (p_true + p_false) if p_true + p_false > 0 else float(word.startswith("t")))
+    return found if len(found) == count else None
+
+
+def checklist_examples(taxonomy: Taxonomy, path=CHECKLIST_EXAMPLES) -> list[dict]:
+    """The guideline's multi-label and negated examples (those whose labels this taxonomy has), then one
+    example per category from the taxonomy itself."""
+    import json
+
+    known = set(taxonomy.all_ids)
+    written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    chosen = [{"text": e["text"], "labels": [c for c in e["labels"] if c != taxonomy.none.id]}
+              for e in written if set(e["labels"]) <= known]
+    chosen += [{"text": c.examples[0], "labels": [c.id]} for c in taxonomy.categories if c.examples]
+    return chosen
+
+
+class ChecklistStrategy(Strategy):
+    """Every category answered true/false in one constrained call; scores are P(true) where logprobs exist."""
+
+    name = "checklist"
+
+    def __init__(self, taxonomy: Taxonomy):
+        self.taxonomy = taxonomy
+        self.prompts = PromptPair("checklist")
+        self.schema = checklist_schema(taxonomy)
+        self.schema_hash = schema_hash(self.schema)
+        examples = checklist_examples(taxonomy)
+        self.examples_hash = hashlib.sha256(repr(examples).encode()).hexdigest()
+        self._system = {"categories": taxonomy.categories, "examples": examples}
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {**ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint),
+                "examples": self.examples_hash}
+
+    def sampling(self, ctx: StageContext) -> Sampling:
+        return replace(ctx.sampling, logprobs=CHECKLIST_LOGPROBS, max_tokens=max(ctx.sampling.max_tokens, 160))
+
+    def requests(self, text: str, seed: int) -> list[Request]:
+        return [Request(self.prompts.render(self._system, {"sentence": text}), seed)]
+
+    def outcome(self, text: str, results: list[Result], prior=None, seed: int = 0) -> Labelled:
+        result = results[0]
+        if not result.ok:
+            return Labelled(None, result=result, seed=seed)
+        ids = self.taxonomy.category_ids
+        probabilities = true_probabilities(result, len(ids))
+        decided = [float(bool(result.parsed.get(cid))) for cid in ids]
+        scores = dict(zip(ids, probabilities if probabilities is not None else decided, strict=True))
+        return Labelled(labels_from_scores(scores, self.taxonomy), scores, "", result, seed)
 
 
 # ------------------------------------------------------------------------------------- embedding prior
@@ -395,6 +486,8 @@ def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
         return FewShotStrategy(taxonomy, gold)
     if name == "per-category":
         return PerCategoryStrategy(taxonomy)
+    if name == "checklist":
+        return ChecklistStrategy(taxonomy)
     embedding = EmbeddingStrategy(taxonomy, gold)
     if name == "embedding":
         return embedding

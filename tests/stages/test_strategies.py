@@ -59,16 +59,22 @@ def test_per_category_asks_one_question_per_category_sharing_the_sentence_prefix
     assert lungs.labels == ["none"] and max(lungs.scores.values()) == pytest.approx(0.1)
 
 
-def test_fewshot_examples_rotate_and_never_show_the_sentence_itself(taxonomy):
+def test_fewshot_shows_the_nearest_gold_sentences_never_the_sentence_itself(taxonomy):
     gold = _gold()
-    strategy = FewShotStrategy(taxonomy, gold)
+    strategy = FewShotStrategy(taxonomy, gold, shots=4)
     target = gold.texts[0]
     examples = strategy.examples(target)
-    assert target not in [e["text"] for e in examples]
-    # one per category + none, written as the choice strings the model must answer with
-    assert {label for e in examples for label in e["labels"]} == {*taxonomy.choices, taxonomy.none.choice}
-    others = {tuple(e["text"] for e in strategy.examples(t)) for t in gold.texts[1:10]}
-    assert len(others) > 1  # rotated, not one fixed set
+    assert len(examples) == 4 and target not in [e["text"] for e in examples]
+    # nearest last (closest to the sentence in the prompt), by the same embedder's cosine
+    vectors = strategy.embedder.embed([e["text"] for e in examples] + [target])
+    similarity = vectors[:-1] @ vectors[-1]
+    assert list(similarity) == sorted(similarity)
+    others = strategy.gold_vectors @ vectors[-1]
+    chosen = {e["text"] for e in examples}
+    unchosen = [others[i] for i, t in enumerate(gold.texts) if t not in chosen and t != target]
+    assert min(similarity) >= max(unchosen) - 1e-6  # no closer gold sentence was left out
+    # labels are written as the choice strings the model answers with
+    assert all(set(e["labels"]) <= {*taxonomy.choices, taxonomy.none.choice} for e in examples)
     assert strategy.evidence("keeps forgetting", "She keeps forgetting.") == "keeps forgetting"
     assert strategy.evidence(gold.texts[5], "Lungs are clear.") == ""  # never copy gold into silver
 
@@ -163,3 +169,56 @@ def test_negatives_teach_the_embedding_strategy_that_ordinary_notes_are_none(tax
 
     before, after = none_share(gold), none_share(gold + negatives)
     assert len(texts) > 150 and after >= 0.9 and after >= before + 0.05, (before, after)
+
+
+def _checklist_output(taxonomy, p_true: dict[str, float], with_logprobs: bool = True) -> RawOutput:
+    """A constrained checklist answer, with vLLM-style top-k log-probabilities at each boolean token."""
+    import json as _json
+
+    answer = {cid: p_true.get(cid, 0.0) > 0.5 for cid in taxonomy.category_ids}
+    logprobs = []
+    for cid in taxonomy.category_ids:
+        p = min(max(p_true.get(cid, 0.02), 1e-6), 1 - 1e-6)
+        logprobs += [(f'"{cid}":', -0.01, {f'"{cid}":': -0.01}),
+                     ("true" if answer[cid] else "false", math.log(p if answer[cid] else 1 - p),
+                      {"true": math.log(p), "false": math.log(1 - p), "null": math.log(1e-4)}),
+                     (",", -0.01, {",": -0.01})]
+    return RawOutput(_json.dumps(answer), "stop", 300, 60, tuple(logprobs) if with_logprobs else None)
+
+
+def test_checklist_asks_every_category_once_and_scores_p_true(taxonomy, make_context):
+    from factory.stages.strategies import ChecklistStrategy, checklist_schema, true_probabilities
+
+    schema = checklist_schema(taxonomy)
+    assert schema["required"] == taxonomy.category_ids and not schema["additionalProperties"]
+
+    def respond(request, sampling, call):
+        assert sampling.logprobs == 5
+        if "forgetting" in request.chat[-1]["content"]:
+            return _checklist_output(taxonomy, {"cognitive_impairment": 0.9, "notice_by_others": 0.7, "treatment_and_care": 0.3})
+        return _checklist_output(taxonomy, {})
+
+    engine = FakeEngine(respond)
+    strategy = ChecklistStrategy(taxonomy)
+    forgetting, lungs = strategy.label(["Her husband says she keeps forgetting names.", "Lungs are clear."],
+                                       make_context(engine))
+    assert engine.requests_seen == 2  # one call per sentence, not one per category
+    assert forgetting.labels == ["cognitive_impairment", "notice_by_others"]
+    assert forgetting.scores["cognitive_impairment"] == pytest.approx(0.9, abs=1e-3)
+    assert forgetting.scores["treatment_and_care"] == pytest.approx(0.3, abs=1e-3)
+    assert lungs.labels == ["none"]
+    # without log-probabilities the constrained answer decides (0 or 1)
+    plain = _checklist_output(taxonomy, {"dementia_diagnosis": 0.8}, with_logprobs=False)
+    result = Result({k: v for k, v in __import__("json").loads(plain.text).items()}, plain.text, "stop", 1, 1, 1)
+    assert true_probabilities(result, len(taxonomy.category_ids)) is None
+    assert strategy.outcome("x", [result]).labels == ["dementia_diagnosis"]
+
+
+def test_checklist_prompt_shows_negated_and_multi_label_examples_of_this_taxonomy(taxonomy):
+    from factory.stages.strategies import ChecklistStrategy, checklist_examples
+
+    examples = checklist_examples(taxonomy)
+    assert any(len(e["labels"]) >= 2 for e in examples) and any(not e["labels"] for e in examples)
+    assert all(set(e["labels"]) <= set(taxonomy.category_ids) for e in examples)
+    system = ChecklistStrategy(taxonomy).requests("Denies memory loss.", 0)[0].chat[0]["content"]
+    assert "denied" in system and "True: none of them" in system
