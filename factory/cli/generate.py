@@ -22,17 +22,23 @@ from factory.core.errors import FactoryError
               help="Sentences per committed Parquet shard (a shard is also committed every 30 s).")
 @click.option("--strategy", type=click.Choice(list(STRATEGY_NAMES)), default="json", show_default=True,
               help="json: one JSON multi-label call; checklist: one call answering true/false for every category "
-                   "(P(true) from logprobs); fewshot: + rotated gold examples (--gold); per-category: one "
+                   "(P(true) from logprobs); fewshot: + the nearest gold sentences as examples (--gold); per-category: one "
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
 @click.option("--gold", type=click.Path(path_type=Path), default=None,
-              help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars.")
+              help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars; an imported "
+                   "gold folder gives only its train split (never the frozen test split).")
 @click.option("--negatives", type=click.Path(path_type=Path), default=None,
               help="Ordinary clinical sentences labelled 'none' (e.g. data/demo/negatives.jsonl), added to the "
                    "exemplars of --strategy embedding/fewshot so ordinary text is not read as AD-related.")
+@click.option("--combine-weight", type=click.FloatRange(min=0, max=1), default=None,
+              help="embedding+X: the LLM's weight in the mean with the embedding score (default 1/3; choose it on "
+                   "gold train with `quality strategies --tune`).")
+@click.option("--combine-threshold", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+              help="embedding+X: label a category when the combined score is above this (default 0.5).")
 @ray_options()
 @engine_options(default_temperature=0.0, default_max_tokens=128)
 def label(notes: Path, text_column: str, id_column: str | None, shard_size: int, strategy: str, gold: Path | None,
-          negatives: Path | None, **opts) -> None:
+          negatives: Path | None, combine_weight: float | None, combine_threshold: float | None, **opts) -> None:
     """Data-to-label: split notes into sentences and label each one (silver)."""
     from factory.core.progress import console
     from factory.data.corpus import iter_notes, iter_sentences, validate_notes
@@ -54,13 +60,13 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
     check_scale_out(opts)
     gold_rows = None
     if gold or negatives:
-        from factory.data.gold import read_gold_any, read_negatives
+        from factory.data.gold import read_negatives
 
-        gold_rows = read_gold_any(gold, taxonomy) if gold else None
+        gold_rows = gold_train_rows(gold, taxonomy) if gold else None
         if negatives:
             extra = read_negatives(negatives, taxonomy)
             gold_rows = extra if gold_rows is None else gold_rows + extra
-    chosen = build_strategy(strategy, taxonomy, gold_rows)
+    chosen = build_strategy(strategy, taxonomy, gold_rows, combine_weight, combine_threshold)
     with stage_context(opts) as ctx:
         if strategy in ("json", "fewshot"):
             warn_shared_leading_tokens(taxonomy, ctx.model.path)
@@ -87,3 +93,16 @@ def synthesize(per_category: int, per_request: int, **opts) -> None:
     with stage_context(opts) as ctx:
         stats = run_synthesize(taxonomy, ctx, per_category=per_category, per_request=per_request)
     report_stage(ctx, stats, "bronze")
+
+
+def gold_train_rows(gold: Path, taxonomy):
+    """Exemplar gold for labelling: an imported gold folder gives its train split only (the split `compare`
+    freezes, made now if absent), so no test sentence reaches a prompt whose labels are later scored on it."""
+    from factory.data.gold import load_gold, read_gold_any
+    from factory.data.split import load_or_create_split
+
+    if not Path(gold).is_dir():
+        return read_gold_any(gold, taxonomy)
+    rows = load_gold(Path(gold), taxonomy)
+    split = load_or_create_split(rows, Path(gold), taxonomy)
+    return rows.subset(split.train_indices(rows))

@@ -176,8 +176,11 @@ def _llm_vs_review(run_dir: Path, taxonomy, gold: Path | None, out: Path) -> lis
 @click.option("--exemplars", type=PathType, default=None,
               help="Gold whose sentences are the few-shot and embedding exemplars (e.g. gold train when --gold is the "
                    "test split); default: --gold itself, leave-one-out.")
+@click.option("--tune", is_flag=True, default=False,
+              help="Choose each embedding+X combination's weight and threshold on --exemplars (labels it with the "
+                   "LLM too), then score --gold with them.")
 @engine_options(default_temperature=0.0, default_max_tokens=128)
-def strategies(gold: Path, names: str, exemplars: Path | None, **opts) -> None:
+def strategies(gold: Path, names: str, exemplars: Path | None, tune: bool, **opts) -> None:
     """Label the gold sentences with each labelling strategy and score micro/macro-F1 against gold."""
     from factory.data.gold import read_gold_any
     from factory.quality.strategy_eval import evaluate_strategies, strategies_markdown, write_strategy_results
@@ -196,7 +199,7 @@ def strategies(gold: Path, names: str, exemplars: Path | None, **opts) -> None:
         if ctx is not None and needs_llm:
             ctx.start_engine()
         results, predictions = evaluate_strategies(rows, chosen, taxonomy, ctx, opts["limit"],
-                                                   read_gold_any(exemplars, taxonomy) if exemplars else None)
+                                                   read_gold_any(exemplars, taxonomy) if exemplars else None, tune)
     finally:
         if ctx is not None:
             ctx.close()

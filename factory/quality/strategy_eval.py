@@ -37,13 +37,59 @@ def score_against_gold(predicted: list[list[str] | None], gold_labels: list[list
     }
 
 
+WEIGHT_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+THRESHOLD_GRID = np.round(np.arange(0.1, 0.9001, 0.05), 2)
+
+
+def _micro_f1(labelled: list[Labelled], gold_labels: list[list[str]], taxonomy: Taxonomy) -> float:
+    return score_against_gold([o.labels for o in labelled], gold_labels, taxonomy)["micro_f1"]
+
+
+def choose_combination(combined, prior: list[Labelled], votes: list[Labelled], gold_labels: list[list[str]],
+                       taxonomy: Taxonomy) -> tuple[float, float, float]:
+    """The (LLM weight, threshold) of the grid with the best micro-F1 on these sentences; ties go to the
+    point nearest the untuned default (1/3, 0.5). Returns (weight, threshold, micro-F1)."""
+    best = None
+    for weight in WEIGHT_GRID:
+        for threshold in THRESHOLD_GRID:
+            f1 = _micro_f1(combined.combine(prior, votes, float(weight), float(threshold)), gold_labels, taxonomy)
+            key = (round(f1, 6), -abs(weight - 1 / 3) - abs(threshold - 0.5))
+            if best is None or key > best[0]:
+                best = (key, float(weight), float(threshold), f1)
+    return best[1], best[2], best[3]
+
+
+def tune_combination(combined, prior: list[Labelled], votes: list[Labelled], gold_labels: list[list[str]],
+                     taxonomy: Taxonomy, folds: int = 5, seed: int = 0) -> dict:
+    """Choose the weight and threshold on all of the tuning gold, and estimate how well that choice does on
+    sentences it was not chosen on (k-fold: choose on k-1 folds, score the held-out fold)."""
+    weight, threshold, fitted = choose_combination(combined, prior, votes, gold_labels, taxonomy)
+    order = np.random.default_rng(seed).permutation(len(gold_labels))
+    held_out: list[Labelled | None] = [None] * len(gold_labels)
+    for fold in range(folds):
+        test = set(order[fold::folds].tolist())
+        train = [i for i in range(len(gold_labels)) if i not in test]
+        w, t, _ = choose_combination(combined, [prior[i] for i in train], [votes[i] for i in train],
+                                     [gold_labels[i] for i in train], taxonomy)
+        for i in test:
+            held_out[i] = combined.combine([prior[i]], [votes[i]], w, t)[0]
+    return {"weight": weight, "threshold": threshold, "tune_micro_f1": round(fitted, 4),
+            "tune_cv_micro_f1": round(_micro_f1(held_out, gold_labels, taxonomy), 4), "tune_sentences": len(gold_labels)}
+
+
 def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: StageContext | None,
-                        limit: int | None = None, exemplars: Rows | None = None) -> tuple[dict, dict[str, list]]:
+                        limit: int | None = None, exemplars: Rows | None = None,
+                        tune: bool = False) -> tuple[dict, dict[str, list]]:
     """Label the gold sentences with each strategy; an LLM strategy used by a combination runs once.
 
     Few-shot and embedding exemplars come from `exemplars` (e.g. gold train, scoring the test split), or
-    else from the scored gold itself, leave-one-out."""
+    else from the scored gold itself, leave-one-out. With `tune`, each embedding+X combination's weight and
+    threshold are chosen on the exemplar gold (its own LLM labels, embedding leave-one-out), never on the
+    scored sentences."""
     source = exemplars if exemplars is not None else gold
+    if tune and exemplars is None:
+        raise FactoryError("--tune chooses combination weights on --exemplars (gold train): pass it")
+    tuned: dict[str, dict] = {}
     sample = gold.subset(range(min(limit or len(gold), len(gold))))
     cache: dict[str, list[Labelled]] = {}
     seconds: dict[str, float] = {}
@@ -53,6 +99,11 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
             started = time.perf_counter()
             if name.startswith("embedding+"):
                 combined = build_strategy(name, taxonomy, source)
+                if tune:
+                    llm = combined.llm.label(source.texts, ctx)
+                    tuned[name] = tune_combination(combined, combined.embedding.label(source.texts), llm,
+                                                   source.labels, taxonomy)
+                    combined.weight, combined.threshold = tuned[name]["weight"], tuned[name]["threshold"]
                 cache[name] = combined.combine(outcomes("embedding"), outcomes(combined.llm.name))
             else:
                 strategy = build_strategy(name, taxonomy, source)
@@ -67,7 +118,7 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
         labelled = outcomes(name)
         predictions[name] = [o.labels for o in labelled]
         results[name] = {**score_against_gold(predictions[name], sample.labels, taxonomy),
-                         "seconds": round(seconds.get(name, 0.0), 1)}
+                         "seconds": round(seconds.get(name, 0.0), 1), **tuned.get(name, {})}
     return results, {"text": sample.texts, "gold": sample.labels, **predictions}
 
 
@@ -76,6 +127,8 @@ def strategies_markdown(results: dict, model_name: str, gold_path: str, sentence
              "| strategy | micro-F1 | macro-F1 | micro-P | micro-R | binary F1 | labels/sentence (gold) | 'none' rate | failed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
+        if "weight" in r:
+            name = f"{name} (w={r['weight']:.2f}, t={r['threshold']:.2f}; tune CV {r['tune_cv_micro_f1']:.3f})"
         lines.append(f"| {name} | {r['micro_f1']:.3f} | {r['macro_f1']:.3f} | {r['micro_precision']:.3f} | "
                      f"{r['micro_recall']:.3f} | {r['binary_f1']:.3f} | {r['mean_labels_predicted']:.2f} "
                      f"({r['mean_labels_gold']:.2f}) | {r['none_rate_predicted']:.2f} | {r['failed']} |")

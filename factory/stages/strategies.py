@@ -440,16 +440,23 @@ LLM_VOTE_WEIGHT = 1 / 3
 
 
 class CombinedStrategy(Strategy):
-    """Weighted mean of the embedding score and the LLM's vote (0/1, or P(yes) for per-category)."""
+    """Weighted mean of the embedding score and the LLM's vote (0/1, or P(yes) / P(true)), labelled above a
+    threshold. The weight and threshold are best chosen on gold train (`quality strategies --tune`); the
+    defaults (vote weight 1/3, threshold 0.5) are what runs made before tuning used."""
 
-    def __init__(self, embedding: EmbeddingStrategy, llm):
+    def __init__(self, embedding: EmbeddingStrategy, llm, weight: float = LLM_VOTE_WEIGHT, threshold: float = 0.5):
+        if not (0 <= weight <= 1 and 0 < threshold < 1):
+            raise FactoryError(f"combination weight must be in [0, 1] and threshold in (0, 1), got {weight}, {threshold}")
         self.embedding, self.llm = embedding, llm
+        self.weight, self.threshold = weight, threshold
         self.taxonomy = embedding.taxonomy
         self.name = f"embedding+{llm.name}"
         self.prompts, self.schema, self.schema_hash = llm.prompts, llm.schema, llm.schema_hash
 
     def identity(self, ctx: StageContext) -> dict:
-        return {"embedding": self.embedding.identity(ctx), "llm": self.llm.identity(ctx)}
+        tuned = {} if (self.weight, self.threshold) == (LLM_VOTE_WEIGHT, 0.5) else {
+            "weight": round(self.weight, 4), "threshold": round(self.threshold, 4)}
+        return {"embedding": self.embedding.identity(ctx), "llm": self.llm.identity(ctx), **tuned}
 
     def sampling(self, ctx: StageContext) -> Sampling:
         return self.llm.sampling(ctx)
@@ -463,23 +470,29 @@ class CombinedStrategy(Strategy):
     def outcome(self, text: str, results: list[Result], prior: Labelled | None = None, seed: int = 0) -> Labelled:
         return self.combine([prior], [self.llm.outcome(text, results, None, seed)])[0]
 
-    def combine(self, prior: list[Labelled], votes: list[Labelled]) -> list[Labelled]:
+    def combine(self, prior: list[Labelled], votes: list[Labelled], weight: float | None = None,
+                threshold: float | None = None) -> list[Labelled]:
+        weight = self.weight if weight is None else weight
+        threshold = self.threshold if threshold is None else threshold
         out = []
         for p, v in zip(prior, votes, strict=True):
             if not v.ok:
                 out.append(v)
                 continue
-            scores = {c: (1 - LLM_VOTE_WEIGHT) * p.scores.get(c, 0.0) + LLM_VOTE_WEIGHT * v.scores.get(c, 0.0)
+            scores = {c: (1 - weight) * p.scores.get(c, 0.0) + weight * v.scores.get(c, 0.0)
                       for c in self.taxonomy.category_ids}
-            out.append(Labelled(labels_from_scores(scores, self.taxonomy), scores, v.evidence, v.result, v.seed))
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy, threshold), scores, v.evidence, v.result, v.seed))
         return out
 
 
-def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
+def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None, weight: float | None = None,
+                   threshold: float | None = None):
     if name not in STRATEGIES:
         raise FactoryError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
     if name in NEEDS_GOLD and (gold is None or not len(gold)):
         raise FactoryError(f"strategy {name} draws its examples from gold: pass --gold PATH")
+    if (weight is not None or threshold is not None) and not name.startswith("embedding+"):
+        raise FactoryError(f"--combine-weight and --combine-threshold apply to embedding+X strategies, not {name}")
     if name == "json":
         return JsonStrategy(taxonomy)
     if name == "fewshot":
@@ -491,4 +504,5 @@ def build_strategy(name: str, taxonomy: Taxonomy, gold: Rows | None = None):
     embedding = EmbeddingStrategy(taxonomy, gold)
     if name == "embedding":
         return embedding
-    return CombinedStrategy(embedding, build_strategy(name.split("+", 1)[1], taxonomy, gold))
+    return CombinedStrategy(embedding, build_strategy(name.split("+", 1)[1], taxonomy, gold),
+                            LLM_VOTE_WEIGHT if weight is None else weight, 0.5 if threshold is None else threshold)

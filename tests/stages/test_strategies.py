@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 
 from factory.data.rows import Rows
 from factory.engines.base import RawOutput, Result
 from factory.quality.strategy_eval import evaluate_strategies, score_against_gold
-from factory.stages.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, Labelled, PerCategoryStrategy,
+from factory.stages.strategies import (CombinedStrategy, EmbeddingStrategy, FewShotStrategy, JsonStrategy, Labelled,
+                                       PerCategoryStrategy,
                                        answer_schema, build_strategy, yes_probability)
 from factory.stages.label import run_label
 from factory.core.errors import FactoryError
@@ -222,3 +224,36 @@ def test_checklist_prompt_shows_negated_and_multi_label_examples_of_this_taxonom
     assert all(set(e["labels"]) <= set(taxonomy.category_ids) for e in examples)
     system = ChecklistStrategy(taxonomy).requests("Denies memory loss.", 0)[0].chat[0]["content"]
     assert "denied" in system and "True: none of them" in system
+
+
+def test_combination_weights_are_chosen_on_the_tuning_gold_not_the_scored_one(taxonomy, make_context, tmp_path):
+    """An LLM that is always right and an embedding prior that is noise: tuning moves the weight to the LLM,
+    and it does so from the exemplar gold alone (scoring a differently labelled set changes nothing)."""
+    from factory.quality.strategy_eval import tune_combination
+
+    gold = _gold()
+    truth = dict(zip(gold.texts, gold.labels))
+
+    def oracle(request, sampling, call):
+        sentence = request.chat[-1]["content"].split("<<<\n")[1].split("\n>>>")[0]
+        return json_output({"evidence": "", "labels": [taxonomy.get(c).choice for c in truth.get(sentence, ["none"])]})
+
+    embedding = object.__new__(EmbeddingStrategy)
+    embedding.taxonomy = taxonomy
+    combined = CombinedStrategy(embedding, JsonStrategy(taxonomy))
+    rng = np.random.default_rng(0)
+    noise = [Labelled(["none"], {c: float(rng.uniform(0, 0.6)) for c in taxonomy.category_ids}) for _ in gold.texts]
+    votes = JsonStrategy(taxonomy).label(gold.texts, make_context(FakeEngine(oracle), out=tmp_path / "votes"))
+    tuned = tune_combination(combined, noise, votes, gold.labels, taxonomy)
+    assert tuned["tune_micro_f1"] == 1.0 and tuned["tune_cv_micro_f1"] > 0.9
+    default = score_against_gold([o.labels for o in combined.combine(noise, votes)], gold.labels, taxonomy)["micro_f1"]
+    assert default < 0.9  # at the untuned 1/3 and 0.5 a vote alone cannot label (1/3 < 0.5): tuning moved it
+
+    scored = gold.subset(range(6))
+    relabelled = type(scored)(scored.row_ids, scored.sources, scored.texts, [["none"]] * len(scored))
+    firsts = [evaluate_strategies(s, ["embedding+json"], taxonomy, make_context(FakeEngine(oracle), out=tmp_path / name),
+                                  exemplars=gold, tune=True)[0]["embedding+json"]
+              for s, name in ((scored, "a"), (relabelled, "b"))]
+    assert (firsts[0]["weight"], firsts[0]["threshold"]) == (firsts[1]["weight"], firsts[1]["threshold"])
+    with pytest.raises(FactoryError, match="--exemplars"):
+        evaluate_strategies(scored, ["embedding+json"], taxonomy, None, tune=True)
