@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from factory.core.errors import FactoryError
-from factory.trainer.metrics import DEFAULT_THRESHOLD
+from factory.trainer.calibration import calibrate, calibrate_thresholds
+from factory.trainer.metrics import DEFAULT_THRESHOLD, decide
 from factory.core.paths import CACHE_DIR
 from factory.engines.embedder import (MAX_LENGTH, _batches_by_length, _load_encoder, _mean_pool, _torch,  # noqa: F401
                                       encoder_fingerprint, resolve_encoder, shared_embedder)
@@ -31,6 +32,7 @@ from factory.engines.embedder import (MAX_LENGTH, _batches_by_length, _load_enco
 BINARY_OUTPUT = "any_category"
 LR_C = 4.0
 META_FILE = "meta.json"
+CALIBRATORS_FILE = "calibrators.joblib"
 
 
 def output_names(category_ids: list[str]) -> list[str]:
@@ -95,29 +97,68 @@ class BaseModel:
         self.outputs = list(outputs)
         self.seed = seed
         # One decision threshold for every output, or one per output (chosen on cross-validation folds of gold
-        # train by factory.trainer.selection and saved in meta.json as `thresholds`).
+        # train by factory.trainer.selection and saved in meta.json as `thresholds`), on the scale of
+        # predict_proba: calibrated probabilities when the model has calibrators.
         self.threshold: float | np.ndarray = DEFAULT_THRESHOLD
+        self.raw_threshold: float | np.ndarray = DEFAULT_THRESHOLD  # the same, on the classifier's raw score
+        self.calibrators: list | None = None  # per output, fitted on out-of-fold CV scores (calibration.py)
+        self.max_labels: int | None = None  # tuned decisions keep at most this many categories per sentence
         self.progress = None  # optional rich Progress for long loops
+
+    def raw_proba(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """One probability per output: the classifier's score, calibrated when the model has calibrators."""
+        return calibrate(self.calibrators, self.raw_proba(texts))
+
+    def set_decision(self, raw_threshold: float | np.ndarray, calibrators: list | None = None,
+                     max_labels: int | None = None) -> None:
+        """Thresholds on the classifier's raw score, moved to the calibrated scale with the calibrators (each
+        map is increasing, so the decisions stay the same and score >= threshold holds on what is shown)."""
+        self.calibrators = calibrators or None
+        raw = np.broadcast_to(np.asarray(raw_threshold, dtype=float), (len(self.outputs),)).copy()
+        self.raw_threshold = raw_threshold
+        self.threshold = calibrate_thresholds(self.calibrators, raw) if self.calibrators else raw_threshold
+        self.max_labels = max_labels
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        return decide(probs, self.threshold, self.max_labels)
 
     def thresholds(self) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.threshold, dtype=float), (len(self.outputs),)).copy()
 
     def _meta(self) -> dict:
-        meta = {"kind": self.kind, "outputs": self.outputs, "seed": self.seed}
+        meta = {"kind": self.kind, "outputs": self.outputs, "seed": self.seed, "max_labels": self.max_labels,
+                "calibrated": self.calibrators is not None}
+        if self.calibrators is not None:
+            raw = np.broadcast_to(np.asarray(self.raw_threshold, dtype=float), (len(self.outputs),))
+            meta["raw_thresholds"] = {name: round(float(t), 4) for name, t in zip(self.outputs, raw)}
         if np.ndim(self.threshold) == 0:
             return {**meta, "threshold": float(self.threshold)}
+        # Full precision: a rounded calibrated threshold could flip a decision for a score next to it.
         return {**meta, "threshold": DEFAULT_THRESHOLD,
-                "thresholds": {name: round(float(t), 4) for name, t in zip(self.outputs, self.thresholds())}}
+                "thresholds": {name: float(t) for name, t in zip(self.outputs, self.thresholds())}}
 
     def save(self, folder: Path, extra_meta: dict | None = None) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._save_weights(folder)
+        self._save_calibrators(folder)
         meta = {**self._meta(), **(extra_meta or {})}
         tmp = folder / f".{META_FILE}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, folder / META_FILE)
         return folder
+
+    def _save_calibrators(self, folder: Path) -> None:
+        import joblib
+
+        target = folder / CALIBRATORS_FILE
+        if self.calibrators is None:
+            target.unlink(missing_ok=True)
+        else:
+            joblib.dump(self.calibrators, target)
 
     def _save_weights(self, folder: Path) -> None:
         raise NotImplementedError
@@ -143,7 +184,7 @@ class TfidfModel(BaseModel):
         self.head = OneVsRestLogistic(self.seed).fit(x, y, sample_weight)
         return self
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def raw_proba(self, texts: list[str]) -> np.ndarray:
         return self.head.predict_proba(self.features.transform(texts))
 
     def _save_weights(self, folder: Path) -> None:
@@ -172,7 +213,7 @@ class FrozenEncoderModel(BaseModel):
         self.head = OneVsRestLogistic(self.seed).fit(self.embedder.embed(texts, self.progress), y, sample_weight)
         return self
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def raw_proba(self, texts) -> np.ndarray:
         return self.head.predict_proba(self.embedder.embed(texts, self.progress))
 
     def _meta(self) -> dict:
@@ -259,7 +300,7 @@ class FineTunedEncoderModel(BaseModel):
             self.progress.remove_task(task)
         return self
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def raw_proba(self, texts) -> np.ndarray:
         torch = _torch()
         self.encoder.eval()
         self.dropout.eval()
@@ -321,8 +362,28 @@ def load_model(folder: str | Path, cache_dir: Path | None = CACHE_DIR) -> BaseMo
     else:
         raise FactoryError(f"{folder}: unknown model kind {kind!r}")
     model.threshold = saved_thresholds(meta, folder)
+    model.calibrators = saved_calibrators(meta, folder)
+    raw = meta.get("raw_thresholds")
+    model.raw_threshold = np.array([float(raw[o]) for o in meta["outputs"]]) if raw else model.threshold
+    model.max_labels = meta.get("max_labels")
     model.meta = meta
     return model
+
+
+def saved_calibrators(meta: dict, folder: Path) -> list | None:
+    """The per-output calibrators saved with the model (None for a model saved without them)."""
+    if not meta.get("calibrated"):
+        return None
+    import joblib
+
+    try:
+        calibrators = joblib.load(folder / CALIBRATORS_FILE)
+    except (OSError, ValueError, EOFError) as exc:
+        raise FactoryError(f"{folder}: meta.json says the model is calibrated but {CALIBRATORS_FILE} cannot be read "
+                           f"({exc})") from None
+    if not isinstance(calibrators, list) or len(calibrators) != len(meta["outputs"]):
+        raise FactoryError(f"{folder / CALIBRATORS_FILE}: expected one calibrator per output")
+    return calibrators
 
 
 def saved_thresholds(meta: dict, folder: Path) -> float | np.ndarray:

@@ -29,7 +29,7 @@ from factory.core.paths import CACHE_DIR, DATA_DIR
 from factory.data.split import Split, load_or_create_split
 from factory.data.taxonomy import Taxonomy
 from factory.trainer.classifiers import MODEL_FAMILIES, build_model, resolve_encoder, target_matrix
-from factory.trainer.selection import SELECTED_SUFFIX, Selection, run_selection
+from factory.trainer.selection import SELECTED_SUFFIX, THRESHOLD_RULE, Selection, cv_json, run_selection
 
 DEFAULT_SETS = ("gold", "silver", "bronze", "gold+silver", "gold+bronze", "gold+silver+bronze")
 DEFAULT_EXPERIMENTS_DIR = DATA_DIR / "experiments"
@@ -348,14 +348,11 @@ def selection_family(family: str | None) -> str:
 
 
 def choose_on_gold_train(opts: CompareOptions, data: PreparedData, taxonomy: Taxonomy, progress=None) -> Selection:
-    """Selection (when on) and thresholds, on CV folds of gold train; stored in data.selection."""
+    """Selection (when on), thresholds (unless --fixed-threshold) and calibrators, on CV folds of gold train;
+    stored in data.selection. Every set is cross-validated: its calibrators come from its out-of-fold scores."""
     families = [selection_family(m) for m in opts.models]
-    if not opts.select and not opts.tune_thresholds:
-        data.selection = Selection(0, taxonomy.category_ids, enabled=False)
-        return data.selection
-    sets = data.sets if opts.tune_thresholds else [s for s in data.sets if s.endswith(SELECTED_SUFFIX)]
     data.selection = run_selection(data.gold_train, data.negatives, data.synthetic, data.side_ok, taxonomy.category_ids,
-                                   list(dict.fromkeys(families)), sets, opts.select, opts.encoder, opts.cache_dir,
+                                   list(dict.fromkeys(families)), data.sets, opts.select, opts.encoder, opts.cache_dir,
                                    progress, tuned=opts.tune_thresholds)
     return data.selection
 
@@ -398,11 +395,26 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
     return CompareResult(opts, data, metrics, summarise(metrics), names, time.perf_counter() - started, model_dirs)
 
 
+def cv_fitted(opts: CompareOptions, family: str) -> bool:
+    """Whether the model is the one cross-validated (not the fine-tuned encoder, which keeps 0.5 uncalibrated)."""
+    return not (opts.finetune and family == "encoder")
+
+
 def model_thresholds(opts: CompareOptions, data: PreparedData, family: str, set_name: str):
     """Per-output thresholds chosen on CV for this family and set; 0.5 for the fine-tuned encoder."""
-    if not opts.tune_thresholds or opts.finetune and family == "encoder" or data.selection is None:
+    if not opts.tune_thresholds or not cv_fitted(opts, family) or data.selection is None:
         return DEFAULT_THRESHOLD
     return data.selection.thresholds(family, set_name)
+
+
+def set_decision(model, opts: CompareOptions, data: PreparedData, family: str, set_name: str) -> None:
+    """Thresholds, calibrators (from the set's out-of-fold scores) and, with tuned thresholds, the cap on
+    categories per sentence that gold train shows."""
+    selection = data.selection if cv_fitted(opts, family) else None
+    calibrators = selection.calibrators(family, set_name) if selection is not None else None
+    capped = opts.tune_thresholds and selection is not None
+    model.set_decision(model_thresholds(opts, data, family, set_name), calibrators,
+                       selection.max_labels if capped else None)
 
 
 def fit_and_score(family: str, set_name: str, seed: int, opts: CompareOptions, data: PreparedData,
@@ -411,12 +423,12 @@ def fit_and_score(family: str, set_name: str, seed: int, opts: CompareOptions, d
     rows, weights = training_rows(data, set_name, opts.synthetic_cap_ratio, opts.synthetic_weight, seed, family)
     model = build_model(family, cats, seed, opts.encoder, opts.finetune, opts.epochs, opts.cache_dir)
     model.progress = progress
-    model.threshold = model_thresholds(opts, data, family, set_name)
+    set_decision(model, opts, data, family, set_name)
     started = time.perf_counter()
     model.fit(rows.texts, target_matrix(rows.labels, cats), weights)
     fit_seconds = time.perf_counter() - started
     y_test = data.y_test if data.y_test is not None else target_matrix(data.gold_test.labels, cats)
-    scores = evaluate(y_test, model.predict_proba(data.gold_test.texts), cats, model.threshold)
+    scores = evaluate(y_test, model.predict_proba(data.gold_test.texts), cats, model.threshold, model.max_labels)
     return model, rows, scores, fit_seconds
 
 
@@ -429,6 +441,9 @@ def selection_meta(data: PreparedData, family: str, set_name: str) -> dict | Non
     fam = selection_family(family)
     cv = selection.cv.get((fam, set_name))
     return {
+        "threshold_rule": THRESHOLD_RULE,
+        "threshold_choices": None if cv is None or not cv.choices else cv_json(cv, selection.categories)["threshold_choices"],
+        "ece_out_of_fold": None if cv is None else cv_json(cv, selection.categories)["ece_out_of_fold"],
         "applied": set_name.endswith(SELECTED_SUFFIX),
         "chosen_on": f"{selection.folds}-fold CV over gold train (the test split chose nothing)",
         "sources": [c.to_json() for (f, role), c in selection.choices.items() if f == fam and role in parts]
@@ -457,7 +472,9 @@ def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, 
             "synthetic_weight": opts.synthetic_weight,
         },
         "selection": selection_meta(data, family, set_name),
-        "thresholds_chosen_on": ("CV folds of gold train" if np.ndim(model.threshold) else "fixed"),
+        "thresholds_chosen_on": ("CV folds of gold train" if np.ndim(model.raw_threshold) else "fixed"),
+        "calibration": ("sigmoid (Platt) per output on out-of-fold CV scores over gold train; score_* and thresholds "
+                        "are calibrated probabilities" if model.calibrators is not None else None),
         "metrics_on_gold_test": scores,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -17,6 +17,7 @@ from factory.data.gold import read_records
 from factory.core.paths import CACHE_DIR, DATA_DIR
 from factory.data.taxonomy import NONE_ID
 from factory.trainer.classifiers import load_model
+from factory.trainer.metrics import decide
 
 DEFAULT_PREDICTIONS_DIR = DATA_DIR / "predictions"
 PREDICTED_SOURCE = "predicted"
@@ -95,12 +96,14 @@ def lines_columns(origins: list[str], lines: list[int]) -> dict[str, pl.Series]:
 
 
 def predictions_frame(texts: list[str], where: dict[str, pl.Series], probs: np.ndarray, outputs: list[str],
-                      threshold: float | np.ndarray, model_dir: Path) -> pl.DataFrame:
+                      threshold: float | np.ndarray, model_dir: Path, max_labels: int | None = None) -> pl.DataFrame:
     """Contract columns, one score per output, then `where` each sentence came from. `threshold` is one number
-    or the model's per-output thresholds (chosen on CV folds of gold train, saved in meta.json)."""
+    or the model's per-output thresholds (chosen on CV folds of gold train, saved in meta.json), on the scale
+    of `probs` (calibrated probabilities when the model has calibrators); `max_labels` caps the categories
+    per sentence (metrics.decide)."""
     categories = outputs[:-1]  # the last output is the binary any-category score
-    cuts = np.broadcast_to(np.asarray(threshold, dtype=float), (len(outputs),))[:-1]
-    labels = [[c for c, p, t in zip(categories, row, cuts) if p >= t] or [NONE_ID] for row in probs[:, :-1]]
+    chosen = decide(probs, threshold, max_labels)[:, :-1]
+    labels = [[c for c, on in zip(categories, row) if on] or [NONE_ID] for row in chosen]
     columns = {
         "row_id": pl.Series([text_row_id(t) for t in texts], dtype=CORE_SCHEMA["row_id"]),
         "source": pl.Series([PREDICTED_SOURCE] * len(texts), dtype=CORE_SCHEMA["source"]),
@@ -158,7 +161,7 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
         texts, origins, lines = read_input(input_path, text_column)
         where = lines_columns(origins, lines)
     probs = model.predict_proba(texts)
-    frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir))
+    frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir), model.max_labels)
     target = Path(out_dir) / PREDICTIONS_SHARD
     write_parquet_atomic(frame, target)
     atomic_write_json(Path(out_dir) / PREDICT_MARKER, {

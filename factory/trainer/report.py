@@ -259,6 +259,12 @@ def _family(name: str) -> str:
     return "encoder" if name.startswith("encoder") else name
 
 
+def _threshold_line(selection) -> str:
+    cap = "" if selection is None or selection.max_labels is None else f", at most {selection.max_labels} categories per sentence"
+    return ("per output, moved off 0.5 on CV folds of gold train only when the gain beats the fold noise, shrunk "
+            f"toward 0.5 by support{cap}")
+
+
 def data_lines(result: CompareResult, notes: bool = True) -> list[str]:
     d, o = result.data, result.options
     lines = [
@@ -283,7 +289,8 @@ def data_lines(result: CompareResult, notes: bool = True) -> list[str]:
     lines.append(f"models: {', '.join(result.model_names)}; seeds: {', '.join(map(str, o.seeds))}; "
                  f"raw sets: synthetic cap {cap}, weight {o.synthetic_weight}; `-sel` sets: rows and weight chosen "
                  f"on CV ({'on' if o.select else 'off'}); thresholds: "
-                 f"{'per output, chosen on CV folds of gold train' if o.tune_thresholds else '0.5'}")
+                 f"{_threshold_line(d.selection) if o.tune_thresholds else '0.5'}; probabilities calibrated per "
+                 "output on out-of-fold CV scores (sigmoid)")
     lines.append(f"minority categories (lowest gold support, marked ★): {', '.join(d.minority)}")
     if d.selection is not None and d.selection.folds:
         lines.append(f"wall time: {result.seconds:.1f} s (of which choosing on CV: {d.selection.seconds:.1f} s)")

@@ -19,8 +19,12 @@ folds); "gold alone" is itself a candidate and wins ties, so synthetic data ente
 micro-F1 (the chosen setting may select nothing: the selected set is then gold).
 
 Thresholds: the out-of-fold probabilities of each training set's CV models give one threshold per output
-(metrics.choose_thresholds), saved with the model and used by `predict`. CV scores decide each fold at
-thresholds chosen on the other folds, so settings are compared as the final models are used.
+(metrics.choose_thresholds: 0.5 unless the gain beats the fold noise, shrunk toward 0.5 by support), a cap
+on categories per sentence (the most a gold train sentence carries) and one calibrator per output
+(calibration.py), saved with the model and used by `predict`. CV scores decide each fold at thresholds
+chosen on the other folds, so settings are compared as the final models are used. Only the sets run and
+their sources reach the CV, and every fit builds its features from its own training rows: the same
+training set gives the same model whatever else was loaded.
 
 For the final models the scorer is refitted on all gold train and the chosen settings are applied to the
 synthetic rows. The fine-tuned encoder (--finetune) reuses the frozen encoder's selection; its threshold
@@ -37,7 +41,10 @@ import numpy as np
 
 from factory.data.rows import SYNTHETIC_SOURCES, Rows, normalise_text
 from factory.trainer.classifiers import OneVsRestLogistic, shared_embedder, target_matrix, tfidf_features
-from factory.trainer.metrics import DEFAULT_THRESHOLD, choose_thresholds, evaluate
+from factory.trainer.calibration import calibrate, fit_calibrators
+from factory.trainer.metrics import (DEFAULT_THRESHOLD, NOISE_MULTIPLE, SHRINK_POSITIVES, ThresholdChoice,
+                                      choose_thresholds, evaluate, expected_calibration_error, max_labels_per_row,
+                                      thresholds_of)
 
 N_FOLDS = 5
 CV_SEED = 0
@@ -179,12 +186,18 @@ class SourceChoice:
 
 @dataclass
 class CvScore:
-    """Cross-validated scores of one training set (means and stds over folds; thresholds cross-fitted)."""
+    """Cross-validated scores of one training set (means and stds over folds; thresholds cross-fitted), its
+    thresholds (and why), and its calibrators with the ECE they leave (cross-fitted over the folds)."""
 
     micro_mean: float
     micro_std: float
     category_mean: dict[str, float]
     thresholds: list[float]
+    choices: list[ThresholdChoice] = field(default_factory=list)
+    calibrators: list | None = None
+    ece_raw: float | None = None
+    ece_calibrated: float | None = None
+    oof: np.ndarray | None = None  # out-of-fold scores on gold train (what the thresholds were chosen on)
 
 
 @dataclass
@@ -196,10 +209,16 @@ class Selection:
     cv: dict[tuple[str, str], CvScore] = field(default_factory=dict)  # (family, training set)
     seconds: float = 0.0
     enabled: bool = True
+    max_labels: int | None = None  # the most categories a gold train sentence carries
+    fold_of: np.ndarray | None = None  # each gold train row's fold
 
     def thresholds(self, family: str, set_name: str) -> np.ndarray | float:
         score = self.cv.get((family, set_name))
         return DEFAULT_THRESHOLD if score is None else np.array(score.thresholds)
+
+    def calibrators(self, family: str, set_name: str) -> list | None:
+        score = self.cv.get((family, set_name))
+        return None if score is None else score.calibrators
 
     def to_json(self) -> dict:
         return {
@@ -208,19 +227,42 @@ class Selection:
             "margins": {"micro_f1": MICRO_MARGIN, "category_f1": CATEGORY_MARGIN},
             "rule": "highest mean CV micro-F1 among settings that lower neither micro-F1 nor any category's F1 by "
                     "more than the margins; gold alone wins ties",
+            "threshold_rule": THRESHOLD_RULE,
+            "max_labels_per_sentence": self.max_labels,
             "seconds": round(self.seconds, 1),
             "sources": [c.to_json() for c in self.choices.values()],
-            "cv": {f"{family}/{set_name}": {"micro_f1_mean": round(s.micro_mean, 4), "micro_f1_std": round(s.micro_std, 4),
-                                            "thresholds": dict(zip([*self.categories, "any_category"], s.thresholds))}
-                   for (family, set_name), s in self.cv.items()},
+            "cv": {f"{family}/{set_name}": cv_json(s, self.categories) for (family, set_name), s in self.cv.items()},
         }
+
+
+THRESHOLD_RULE = (f"0.5 unless the best grid threshold's per-fold F1 gain over 0.5 has a mean above "
+                  f"{NOISE_MULTIPLE:g} standard error(s) across folds; a moved threshold is shrunk toward 0.5 by "
+                  f"n/(n+{SHRINK_POSITIVES}) (n: positives); at most as many categories per sentence as a gold train "
+                  "sentence carries")
+
+
+def cv_json(score: CvScore, categories: list[str]) -> dict:
+    names = [*categories, "any_category"]
+    return {"micro_f1_mean": round(score.micro_mean, 4), "micro_f1_std": round(score.micro_std, 4),
+            "thresholds": dict(zip(names, score.thresholds)),
+            "threshold_choices": {n: c.to_json() for n, c in zip(names, score.choices)},
+            "ece_out_of_fold": {"raw": _round(score.ece_raw), "calibrated": _round(score.ece_calibrated)}}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 # --------------------------------------------------------------------------------------------- engine
 
 
 class _Pool:
-    """Every row the CV touches (gold train, negatives, each synthetic source), featurised once."""
+    """Every row the CV touches (gold train, negatives, each synthetic source of the sets run).
+
+    Features depend only on the rows a fit trains on, as in the final model: TF-IDF is fitted per fit on
+    its training rows (a vocabulary and IDF over every loaded row made the same gold train choose other
+    thresholds when unrelated silver or bronze was loaded); encoder embeddings are per sentence, computed
+    once."""
 
     def __init__(self, family: str, gold: Rows, negatives: Rows, synthetic: dict[str, Rows], categories: list[str],
                  encoder, cache_dir, progress=None):
@@ -232,33 +274,63 @@ class _Pool:
             self.index[name] = np.arange(len(texts), len(texts) + len(rows))
             texts += rows.texts
             labels += rows.labels
+        self.texts = np.array(texts, dtype=object)
         self.y = target_matrix(labels, categories)
         # A synthetic row equal to a gold train sentence must not train the fold that holds that sentence
         # (the CV twin of the test-leakage rule): copy_of = its gold row, or -1.
         gold_keys = {normalise_text(t): i for i, t in enumerate(gold.texts)}
         self.copy_of = {r: np.array([gold_keys.get(normalise_text(t), -1) for t in synthetic[r].texts], dtype=int)
                         for r in synthetic}
-        if family == "tfidf":
-            self.x = tfidf_features().fit_transform(texts).tocsr()
-        else:
-            self.x = shared_embedder(encoder, cache_dir).embed(texts, progress)
+        self.x = None if family == "tfidf" else shared_embedder(encoder, cache_dir).embed(texts, progress)
 
-    def fit(self, rows: np.ndarray, weights: np.ndarray) -> OneVsRestLogistic:
-        return OneVsRestLogistic(CV_SEED).fit(self.x[rows], self.y[rows], weights)
+    def fit(self, rows: np.ndarray, weights: np.ndarray) -> "_Fitted":
+        if self.x is not None:
+            return _Fitted(self, None, OneVsRestLogistic(CV_SEED).fit(self.x[rows], self.y[rows], weights))
+        features = tfidf_features().fit(self.texts[rows].tolist())
+        head = OneVsRestLogistic(CV_SEED).fit(features.transform(self.texts[rows].tolist()), self.y[rows], weights)
+        return _Fitted(self, features, head)
+
+
+@dataclass
+class _Fitted:
+    pool: _Pool
+    features: object | None  # the fit's own TF-IDF (None: the pool's embeddings)
+    head: OneVsRestLogistic
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        x = self.pool.x[rows] if self.features is None else self.features.transform(self.pool.texts[rows].tolist())
+        return self.head.predict_proba(x)
 
 
 def _fold_metrics(y: np.ndarray, oof: np.ndarray, folds: np.ndarray, k: int, cats: list[str],
-                  tuned: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(per-fold micro-F1, per-fold x category F1). With `tuned`, each fold is decided at thresholds chosen
-    on the other folds' out-of-fold predictions (as the final model is decided at thresholds chosen on CV),
-    else at 0.5."""
+                  tuned: bool = True, max_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(per-fold micro-F1, per-fold x category F1). With `tuned`, each fold is decided as the final model is:
+    at thresholds chosen (metrics.choose_thresholds) on the other folds' out-of-fold predictions, with the
+    cap on categories per sentence; else at 0.5."""
     micro, per_cat = [], []
     for f in range(k):
-        cut = choose_thresholds(y[folds != f], oof[folds != f]) if tuned else DEFAULT_THRESHOLD
-        rows = {r["category"]: r["f1"] for r in evaluate(y[folds == f], oof[folds == f], cats, cut)}
+        rest = folds != f
+        cut = thresholds_of(choose_thresholds(y[rest], oof[rest], folds[rest])) if tuned else DEFAULT_THRESHOLD
+        rows = {r["category"]: r["f1"] for r in evaluate(y[~rest], oof[~rest], cats, cut, max_labels if tuned else None)}
         micro.append(rows["micro"])
         per_cat.append([rows[c] for c in cats])
     return np.array(micro), np.array(per_cat)
+
+
+def cross_fitted_ece(y: np.ndarray, oof: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
+    """ECE of the raw out-of-fold scores, and of the same scores calibrated by maps fitted on the other folds
+    (a calibrator is never judged on the scores it was fitted on)."""
+    calibrated = np.array(oof, dtype=float)
+    for f in np.unique(folds):
+        rest = folds != f
+        calibrated[~rest] = calibrate(fit_calibrators(y[rest], oof[rest]), oof[~rest])
+    return expected_calibration_error(y, oof), expected_calibration_error(y, calibrated)
+
+
+def sets_sources(set_names: list[str], synthetic: dict[str, Rows]) -> dict[str, Rows]:
+    """The synthetic sources some set in `set_names` trains on: nothing else reaches the CV."""
+    used = {part for name in set_names for part in name.removesuffix(SELECTED_SUFFIX).split("+")}
+    return {role: rows for role, rows in synthetic.items() if role in used}
 
 
 def run_selection(gold: Rows, negatives: Rows, synthetic: dict[str, Rows], side_ok: dict[str, np.ndarray | None],
@@ -268,8 +340,10 @@ def run_selection(gold: Rows, negatives: Rows, synthetic: dict[str, Rows], side_
     names like gold+silver, and selected ones ending in SELECTED_SUFFIX) for its thresholds."""
     started = time.perf_counter()
     k = max(2, min(k, len(gold)))
-    folds = fold_ids(gold.labels, k)
-    selection = Selection(k, list(categories), enabled=select)
+    folds = fold_ids(gold.labels, k)  # drawn over gold train alone: loaded synthetic rows never move them
+    synthetic = sets_sources(set_names, synthetic)
+    selection = Selection(k, list(categories), enabled=select, max_labels=max_labels_per_row(gold.labels, categories),
+                          fold_of=folds)
     task = progress.add_task("choosing on CV folds of gold train", total=None) if progress is not None else None
     for family in families:
         pool = _Pool(family, gold, negatives, synthetic, categories, encoder, cache_dir)
@@ -319,7 +393,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
                 key = (tuple(extra), tuple(np.round(weights, 6)))
                 if key not in memo:
                     model = pool.fit(np.concatenate([train, extra]), np.concatenate([np.ones(len(train)), weights]))
-                    memo[key] = model.predict_proba(pool.x[dev])
+                    memo[key] = model.predict_proba(dev)
                     if progress is not None:
                         progress.update(task, description=f"choosing on CV folds of gold train ({family}, fold {fold + 1}/{k})")
                 store = oof.setdefault(config, (np.zeros(y_gold.shape), set()))
@@ -331,12 +405,12 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
         train = np.concatenate([gold_idx[folds != fold], neg_idx])
         scorer = pool.fit(train, np.ones(len(train)))
         oof.setdefault((), (np.zeros(y_gold.shape), set()))
-        oof[()][0][folds == fold] = scorer.predict_proba(pool.x[gold_idx[folds == fold]])
+        oof[()][0][folds == fold] = scorer.predict_proba(gold_idx[folds == fold])
         oof[()][1].add(fold)
         for role in roles:
             idx = pool.index[role]
-            agreement[(role, fold)] = agreement_scores(scorer.predict_proba(pool.x[idx]), pool.y[idx])
-    base_micro, base_cat = _fold_metrics(y_gold, oof[()][0], folds, k, cats, tuned)
+            agreement[(role, fold)] = agreement_scores(scorer.predict_proba(idx), pool.y[idx])
+    base_micro, base_cat = _fold_metrics(y_gold, oof[()][0], folds, k, cats, tuned, selection.max_labels)
 
     # 2. the grid, per source.
     chosen: dict[str, Setting] = {r: RAW for r in roles}
@@ -346,7 +420,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
             cross_validate(configs)
             scores, best, best_micro = [], GOLD_ALONE, base_micro.mean()
             for setting, config in zip(grids[role], configs):
-                micro, per_cat = _fold_metrics(y_gold, oof[config][0], folds, k, cats, tuned)
+                micro, per_cat = _fold_metrics(y_gold, oof[config][0], folds, k, cats, tuned, selection.max_labels)
                 deltas = (per_cat - base_cat).mean(axis=0)
                 worst = int(np.argmin(deltas))
                 d_micro = float(micro.mean() - base_micro.mean())
@@ -376,7 +450,7 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
         scorer = pool.fit(train, np.ones(len(train)))
         for role in roles:
             idx = pool.index[role]
-            scores = agreement_scores(scorer.predict_proba(pool.x[idx]), pool.y[idx])
+            scores = agreement_scores(scorer.predict_proba(idx), pool.y[idx])
             kept = chosen[role].pick(scores, side_ok.get(role), len(gold_idx))
             selection.picked[(family, role)] = (kept, chosen[role].weight)
             if (family, role) in selection.choices:
@@ -395,8 +469,16 @@ def _select_family(selection: Selection, family: str, pool: _Pool, folds: np.nda
             extra = np.concatenate([pool.index[r] for r in setting_of]) if setting_of else np.zeros(0, dtype=int)
             if not len(extra):
                 continue
-            probs = pool.fit(extra, np.ones(len(extra))).predict_proba(pool.x[gold_idx])
-        micro, per_cat = _fold_metrics(y_gold, probs, folds, k, cats, tuned)
-        selection.cv[(family, set_name)] = CvScore(float(micro.mean()), float(micro.std()),
-                                                   dict(zip(cats, per_cat.mean(axis=0).tolist())),
-                                                   choose_thresholds(y_gold, probs).tolist())
+            probs = pool.fit(extra, np.ones(len(extra))).predict_proba(gold_idx)
+        selection.cv[(family, set_name)] = cv_score(y_gold, probs, folds, k, cats, tuned, selection.max_labels)
+
+
+def cv_score(y: np.ndarray, probs: np.ndarray, folds: np.ndarray, k: int, cats: list[str], tuned: bool,
+             max_labels: int | None) -> CvScore:
+    """One training set's CV scores, its thresholds (0.5 when not `tuned`) and its calibrators."""
+    micro, per_cat = _fold_metrics(y, probs, folds, k, cats, tuned, max_labels)
+    choices = choose_thresholds(y, probs, folds) if tuned else []
+    ece_raw, ece_calibrated = cross_fitted_ece(y, probs, folds)
+    return CvScore(float(micro.mean()), float(micro.std()), dict(zip(cats, per_cat.mean(axis=0).tolist())),
+                   thresholds_of(choices).tolist() if tuned else [DEFAULT_THRESHOLD] * y.shape[1], choices,
+                   fit_calibrators(y, probs), ece_raw, ece_calibrated, probs)

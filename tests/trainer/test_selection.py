@@ -11,7 +11,7 @@ from factory.cli.trainer import compare, train
 from factory.data.gold import import_gold
 from factory.trainer.classifiers import load_model, target_matrix
 from factory.trainer.compare import CompareOptions, choose_on_gold_train, prepare_data
-from factory.trainer.metrics import choose_thresholds
+from factory.trainer.metrics import choose_thresholds, thresholds_of
 from factory.trainer.predict import predict
 from factory.trainer.selection import MICRO_MARGIN, Setting, agreement_scores, fold_ids
 
@@ -190,6 +190,6 @@ def test_agreement_folds_settings_and_thresholds():
     assert Setting("none", takes_nothing=True).pick(np.ones(3), None, 10).size == 0
     truth = np.array([[1, 0], [1, 0], [0, 0], [1, 0], [0, 1], [1, 1]] * 2)
     prob = np.array([[0.3, 0.1], [0.35, 0.2], [0.1, 0.1], [0.4, 0.1], [0.2, 0.9], [0.45, 0.8]] * 2)
-    cuts = choose_thresholds(truth, prob)
-    assert 0.2 < cuts[0] <= 0.3  # a low base-rate score: the threshold moves below 0.5
+    cuts = thresholds_of(choose_thresholds(truth, prob, np.arange(12) % 3))
+    assert 0.3 < cuts[0] < 0.5  # a gain on every fold: the threshold moves below 0.5, shrunk by its 8 positives
     assert cuts[1] == 0.5  # too few positives to tune: 0.5 kept
