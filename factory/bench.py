@@ -443,7 +443,8 @@ def _run_child(spec: dict, work: Path, timeout: int) -> list[dict]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="Local HF model folder (default: the embedded SmolLM2-135M).")
+    parser.add_argument("--model", default=None, help="A catalogue name (`bin/generate models`) or a local HF model folder "
+                        "(default: the catalogue's default LLM).")
     parser.add_argument("--sentences", type=int, default=48, help="Sentences labelled per configuration.")
     parser.add_argument("--single", type=int, default=8, help="Of those, labelled one prompt at a time.")
     parser.add_argument("--path-sentences", type=int, default=320,

@@ -33,10 +33,13 @@ def test_every_option_of_every_stage_is_a_recipe_key(name):
             assert flag[2:].replace("-", "_") in keys, (name, flag)
 
 
-def test_the_demo_recipe_is_valid_and_maps_to_the_commands_of_the_old_makefile():
+def test_the_demo_recipe_is_the_papers_experiment_in_pipeline_order():
     planned = load_recipe(ROOT / "recipes" / "demo.toml", main, folder="data/runs/x")
     lines = {name: command_line(command, values) for name, command, values in planned}
-    assert list(lines) == ["label", "synthesize", "check-phi", "export", "gold import", "compare"]
+    assert list(lines) == ["gold import", "label", "synthesize", "check", "consistency", "check-phi", "export", "compare"]
+    # silver takes its exemplars from the run's gold (train split only) with weights chosen on gold train
+    assert lines["label"][lines["label"].index("--gold") + 1] == "data/runs/x/gold"
+    assert "--combine-weight" in lines["label"] and "--strategy" in lines["label"]
     assert lines["synthesize"] == ["--per-category", "20", "--out", "data/runs/x"]
     assert lines["export"] == ["--run", "data/runs/x", "--out", "data/runs/x/share", "--replace"]
     assert lines["gold import"] == ["--out", "data/runs/x/gold", "data/demo/gold.jsonl"]
