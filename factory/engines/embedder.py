@@ -59,10 +59,26 @@ def default_encoder_path() -> Path:
 
 
 def resolve_encoder(path: str | Path | None) -> Path:
+    """A local folder, a catalogue embedder's name (`all-mpnet-base-v2`), or None for MiniLM."""
+    if path and not Path(path).exists() and "/" not in str(path):
+        path = _catalogue_encoder(str(path))
     path = Path(path) if path else default_encoder_path()
     if not (path / "config.json").is_file():
         raise FactoryError(f"encoder folder {path} has no config.json; pass a local Hugging Face model folder")
     return path
+
+
+def _catalogue_encoder(name: str) -> Path:
+    from factory.engines.catalogue import load_catalogue
+
+    entry = load_catalogue().get(name)
+    if entry.kind != "embedder":
+        raise FactoryError(f"{name} is a chat model, not a sentence embedder")
+    if entry.format == "installed":
+        return default_encoder_path()
+    if not entry.prepared():
+        raise FactoryError(f"encoder {name} is not prepared: run `bin/generate prepare-model {name}`")
+    return entry.folder()
 
 
 _FINGERPRINTS: dict[tuple, str] = {}

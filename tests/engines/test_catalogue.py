@@ -192,3 +192,13 @@ def test_cli_lists_the_catalogue_and_refuses_unknown_names():
     unknown = _generate("prepare-model", "no-such-model")
     assert unknown.returncode == 2 and unknown.stderr.strip().count("\n") == 0
     assert unknown.stderr.startswith("error: no model named 'no-such-model'")
+
+
+def test_encoder_names_resolve_through_the_catalogue():
+    from factory.engines.embedder import default_encoder_path, resolve_encoder
+
+    assert resolve_encoder("all-minilm-l6-v2") == default_encoder_path()
+    with pytest.raises(FactoryError, match="not a sentence embedder"):
+        resolve_encoder(EMBEDDED_NAME)
+    with pytest.raises(FactoryError, match="no model named"):
+        resolve_encoder("no-such-encoder")
