@@ -7,7 +7,10 @@ no `retract` event took back, and only while the row's text is unchanged (`SideT
 
 Several reviewers may decide on one row. `consensus()` folds them into one verdict per row: `rejected`
 (any reviewer rejected it), `agreed` (every reviewer accepted or corrected it to the same label set: the
-reviewed labels), or `disagreed` (they stand behind different label sets).
+reviewed labels), or `disagreed` (they stand behind different label sets). An `unsure` decision (the
+reviewer deferred the row) counts for nothing: the row is as if that reviewer never decided on it. A `skip`
+event only records that the reviewer passed a row by (the page does not return to it on a reload); it is
+never a decision.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from factory.data.side_tables import SideTable
 
 KIND = "review"
 DATASETS = ("silver", "bronze")
-DECISIONS = ("accept", "reject", "correct")
+DECISIONS = ("accept", "reject", "correct", "unsure")
+UNSURE = "unsure"  # deferred: no verdict on the row
 RETRACT = "retract"
+SKIP = "skip"  # passed by without a decision; not a decision
 
 REVIEW_SCHEMA = {
     "event_id": pl.String,
@@ -32,7 +37,7 @@ REVIEW_SCHEMA = {
     "text_sha256": pl.String,
     "dataset": pl.String,
     "reviewer": pl.String,
-    "decision": pl.String,  # accept | reject | correct | retract
+    "decision": pl.String,  # accept | reject | correct | unsure | retract | skip
     "shown_labels": pl.List(pl.String),  # the row's labels as the reviewer saw them
     "corrected_labels": pl.List(pl.String),  # the reviewer's label set for `correct`; empty otherwise
     "phi_flag": pl.Boolean,
@@ -76,12 +81,13 @@ class Event:
 
 
 def resolve(events: Iterable[Event]) -> dict[tuple[str, str], Event]:
-    """{(row_id, reviewer): current decision}: the latest decision not taken back by a retract event."""
+    """{(row_id, reviewer): current decision}: the latest decision not taken back by a retract event (skip
+    events are no decisions)."""
     events = sorted(events, key=lambda e: e.created_at)
     retracted = {e.retracts for e in events if e.decision == RETRACT}
     current: dict[tuple[str, str], Event] = {}
     for event in events:
-        if event.decision != RETRACT and event.event_id not in retracted:
+        if event.decision in DECISIONS and event.event_id not in retracted:
             current[(event.row_id, event.reviewer)] = event
     return current
 
@@ -123,9 +129,9 @@ class Consensus:
 
 
 def consensus(decisions: pl.DataFrame) -> Consensus:
-    """Fold `current_decisions()` into one verdict per row (labels compared as sets)."""
+    """Fold `current_decisions()` into one verdict per row (labels compared as sets; `unsure` is no verdict)."""
     by_row: dict[str, list[dict]] = {}
-    for row in decisions.iter_rows(named=True):
+    for row in decisions.filter(pl.col("decision") != UNSURE).iter_rows(named=True):
         by_row.setdefault(row["row_id"], []).append(row)
     agreed, reviewers, rejected, disagreed, phi = {}, {}, set(), set(), set()
     for row_id, rows in by_row.items():

@@ -26,8 +26,9 @@ from starlette.routing import Route
 
 from factory.core.errors import FactoryError
 from factory.data.taxonomy import Taxonomy
+from factory.review.guideline import guideline_rules
 from factory.review.queue import Item
-from factory.review.store import DECISIONS, MAX_NOTE_CHARS, RETRACT, Event, ReviewLog, resolve
+from factory.review.store import DECISIONS, MAX_NOTE_CHARS, RETRACT, SKIP, Event, ReviewLog, check_reviewer, resolve
 
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -48,63 +49,113 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class ReviewSession:
-    """What one server serves: one reviewer, one dataset, one ordered queue, and its decisions."""
+    """What one server serves: one dataset, one ordered queue, and one reviewer's decisions. The reviewer is
+    given on the command line or, when not, named in the page on first use (the browser keeps the name)."""
 
     run_dir: Path
     dataset: str
-    reviewer: str
+    reviewer: str | None
     order: str
     taxonomy: Taxonomy
     queue: list[Item]
     log: ReviewLog
+    fixed_reviewer: bool = True  # --reviewer given: the page cannot change it
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     events: list[Event] = field(default_factory=list)  # this reviewer's events on this dataset
     lock: threading.Lock = field(default_factory=threading.Lock)
+    held: object = None  # the open lock file saying "this reviewer is reviewing this dataset"
 
     def __post_init__(self) -> None:
         self.index_of = {item.row_id: i for i, item in enumerate(self.queue)}
-        self.events = self.log.events(self.reviewer)
+        self.events = self.log.events(self.reviewer) if self.reviewer else []
+
+    def set_reviewer(self, body: dict) -> dict:
+        """Name the reviewer (the page asks on first use): their lock, their decisions so far."""
+        name = body.get("reviewer")
+        if not isinstance(name, str):
+            raise ValueError("give your reviewer name")
+        if self.fixed_reviewer and name != self.reviewer:
+            raise ValueError(f"this server reviews as {self.reviewer} (its --reviewer); restart it without "
+                             "--reviewer to review under another name")
+        if name != self.reviewer:
+            try:
+                held = self.log.hold(check_reviewer(name))
+            except FactoryError as exc:
+                raise ValueError(str(exc)) from None
+            if self.held is not None:
+                self.held.close()
+            self.held, self.reviewer, self.events = held, name, self.log.events(name)
+        return {"reviewer": self.reviewer, "state": self.state()}
 
     def current(self) -> dict[str, Event]:
         """{row_id: this reviewer's current decision}, only for rows whose text is what was reviewed."""
-        sha = {item.row_id: item.text_sha256 for item in self.queue}
-        valid = [e for e in self.events if sha.get(e.row_id) == e.text_sha256]
+        valid = [e for e in self.events if self._text_unchanged(e)]
         return {row_id: event for (row_id, _), event in resolve(valid).items()}
+
+    def _text_unchanged(self, event: Event) -> bool:
+        index = self.index_of.get(event.row_id)
+        return index is not None and self.queue[index].text_sha256 == event.text_sha256
+
+    def skipped(self, current: dict[str, Event]) -> set[str]:
+        """Rows this reviewer passed by and has not decided since."""
+        return {e.row_id for e in self.events if e.decision == SKIP and self._text_unchanged(e)} - set(current)
 
     def state(self) -> dict:
         current = self.current()
-        first = next((i for i, item in enumerate(self.queue) if item.row_id not in current), None)
+        skipped = self.skipped(current)
+        undecided = [i for i, item in enumerate(self.queue) if item.row_id not in current]
+        first_open = next((i for i in undecided if self.queue[i].row_id not in skipped), None)
         counts = {d: sum(1 for e in current.values() if e.decision == d) for d in DECISIONS}
-        return {"total": len(self.queue), "decided": len(current), "first_undecided": first, "counts": counts,
+        return {"total": len(self.queue), "decided": len(current), "first_undecided": undecided[0] if undecided else None,
+                "first_open": first_open, "skipped": len(skipped), "counts": counts,
                 "reviewer": self.reviewer, "dataset": self.dataset, "order": self.order}
 
     def item(self, index: int) -> dict:
         item = self.queue[index]
-        decision = self.current().get(item.row_id)
-        return {"index": index, **item.payload(),
+        current = self.current()
+        decision = current.get(item.row_id)
+        return {"index": index, **item.payload(), "skipped": item.row_id in self.skipped(current),
                 "decision": None if decision is None else {
                     "decision": decision.decision, "labels": list(decision.final_labels),
                     "phi_flag": decision.phi_flag, "note": decision.note, "at": decision.created_at.isoformat()}}
 
-    def decide(self, body: dict) -> dict:
-        index, row_id, decision = body.get("index"), body.get("row_id"), body.get("decision")
+    def _row(self, body: dict) -> Item:
+        if not self.reviewer:
+            raise ValueError("name yourself first (the page asks for your reviewer name)")
+        index, row_id = body.get("index"), body.get("row_id")
         if not isinstance(index, int) or not 0 <= index < len(self.queue) or self.queue[index].row_id != row_id:
             raise ValueError("this row is not at that place in the queue; reload the page")
+        return self.queue[index]
+
+    def _labels(self, body: dict) -> list[str]:
+        labels = body.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels):
+            raise ValueError("a correction needs at least one label (or 'none')")
+        unknown = sorted(set(labels) - set(self.taxonomy.all_ids))
+        if unknown:
+            raise ValueError(f"labels not in the taxonomy: {', '.join(unknown)}")
+        if self.taxonomy.none.id in labels and len(set(labels)) > 1:
+            raise ValueError(f"'{self.taxonomy.none.id}' cannot be combined with another label")
+        return self.taxonomy.normalise_labels(labels)
+
+    def _check_accept(self, body: dict, item: Item) -> None:
+        """An accept of labels other than the ones the page shows as checked is a lost correction: refused
+        unless the page says the reviewer confirmed it (`discard_changes`)."""
+        labels = body.get("labels")
+        if labels is None or body.get("discard_changes") is True:
+            return
+        if not isinstance(labels, list) or sorted(map(str, labels)) != sorted(item.labels):
+            raise ValueError("your labels differ from the LLM's: save them as a correction (Enter), or confirm "
+                             "that you accept the LLM's labels as they are")
+
+    def decide(self, body: dict) -> dict:
+        item, decision = self._row(body), body.get("decision")
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
-        item = self.queue[index]
-        corrected: list[str] = []
-        if decision == "correct":
-            labels = body.get("labels")
-            if not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels):
-                raise ValueError("a correction needs at least one label (or 'none')")
-            unknown = sorted(set(labels) - set(self.taxonomy.all_ids))
-            if unknown:
-                raise ValueError(f"labels not in the taxonomy: {', '.join(unknown)}")
-            if self.taxonomy.none.id in labels and len(set(labels)) > 1:
-                raise ValueError(f"'{self.taxonomy.none.id}' cannot be combined with another label")
-            corrected = self.taxonomy.normalise_labels(labels)
+        if decision == "accept":
+            self._check_accept(body, item)
+        corrected = self._labels(body) if decision == "correct" else []
         note = body.get("note") or ""
         if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
             raise ValueError(f"the note must be text of at most {MAX_NOTE_CHARS} characters")
@@ -112,14 +163,23 @@ class ReviewSession:
                                 decision=decision, shown_labels=item.labels, corrected_labels=corrected,
                                 phi_flag=bool(body.get("phi_flag")), note=note.strip())
         self.events.append(event)
-        return {"saved": event.decision, "event_id": event.event_id, "index": index, "state": self.state()}
+        return {"saved": event.decision, "event_id": event.event_id, "index": body["index"], "state": self.state()}
+
+    def skip(self, body: dict) -> dict:
+        """Record that the reviewer passed an undecided row by (once): a reload does not return to it."""
+        item = self._row(body)
+        current = self.current()
+        if item.row_id not in current and item.row_id not in self.skipped(current):
+            self.events.append(self.log.append(row_id=item.row_id, text_sha256=item.text_sha256,
+                                               reviewer=self.reviewer, decision=SKIP, shown_labels=item.labels))
+        return {"state": self.state()}
 
     def undo(self) -> dict:
-        """Retract this reviewer's most recent decision that is still standing."""
+        """Retract this reviewer's most recent decision that is still standing (skips are no decisions)."""
         retracted = {e.retracts for e in self.events if e.decision == RETRACT}
-        standing = [e for e in self.events if e.decision != RETRACT and e.event_id not in retracted
+        standing = [e for e in self.events if e.decision in DECISIONS and e.event_id not in retracted
                     and e.row_id in self.index_of]
-        if not standing:
+        if not self.reviewer or not standing:
             return {"undone": None, "state": self.state()}
         last = max(standing, key=lambda e: e.created_at)
         event = self.log.append(row_id=last.row_id, text_sha256=last.text_sha256, reviewer=self.reviewer,
@@ -134,8 +194,9 @@ class ReviewSession:
         none = self.taxonomy.none
         categories.append({"id": none.id, "name": none.name, "definition": none.definition, "key": "0",
                            "exclusive": True})
-        return {"categories": categories, "reviewer": self.reviewer, "dataset": self.dataset, "order": self.order,
-                "run": self.run_dir.name, "total": len(self.queue)}
+        return {"categories": categories, "reviewer": self.reviewer, "reviewer_fixed": self.fixed_reviewer,
+                "dataset": self.dataset, "order": self.order, "run": self.run_dir.name, "total": len(self.queue),
+                "rules": guideline_rules(self.taxonomy)}
 
 
 def _secure(response: Response) -> Response:
@@ -228,6 +289,8 @@ def create_app(session: ReviewSession, host: str, port: int) -> Starlette:
         Route("/api/item/{index}", guarded(item)),
         Route("/api/decide", guarded(session.decide, write=True), methods=["POST"]),
         Route("/api/undo", guarded(lambda body: session.undo(), write=True), methods=["POST"]),
+        Route("/api/skip", guarded(session.skip, write=True), methods=["POST"]),
+        Route("/api/reviewer", guarded(session.set_reviewer, write=True), methods=["POST"]),
     ]
     return Starlette(routes=routes)
 

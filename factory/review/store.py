@@ -1,6 +1,6 @@
 """Review decisions as data: an append-only side table `<run>/<dataset>_review/`, one event per shard.
 
-Every decision (accept, reject, correct) and every undo (a `retract` event naming the decision it takes
+Every decision (accept, reject, correct, unsure), every skip (a row passed by undecided) and every undo (a `retract` event naming the decision it takes
 back) is one small Parquet shard, written to a temporary file, fsynced and renamed into place before the
 browser hears "saved": a killed server loses nothing and never leaves a half-written shard. Events are
 never rewritten; `compact()` folds many shards into one (readers drop repeated `event_id`s, so a crash
@@ -26,7 +26,7 @@ import polars as pl
 
 from factory.core.errors import FactoryError
 # The reading half lives in the data layer (compare, gold import, export and quality read decisions there).
-from factory.data.reviews import DATASETS, DECISIONS, KIND, RETRACT, REVIEW_SCHEMA, Event, resolve  # noqa: F401
+from factory.data.reviews import DATASETS, DECISIONS, KIND, RETRACT, REVIEW_SCHEMA, SKIP, Event, resolve  # noqa: F401
 from factory.data.reviews import current_decisions as read_current_decisions
 from factory.data.side_tables import side_table_dir
 from factory.data.store import atomic_write_parquet, ensure_writable_dir, read_shard, shard_paths, utc_now
@@ -99,7 +99,7 @@ class ReviewLog:
     def append(self, *, row_id: str, text_sha256: str, reviewer: str, decision: str, shown_labels: Iterable[str] = (),
                corrected_labels: Iterable[str] = (), phi_flag: bool = False, note: str = "",
                retracts: str | None = None) -> Event:
-        if decision not in (*DECISIONS, RETRACT):
+        if decision not in (*DECISIONS, RETRACT, SKIP):
             raise FactoryError(f"unknown decision {decision!r}")
         if (decision == RETRACT) != (retracts is not None):
             raise FactoryError("a retract event, and only one, names the event it takes back")

@@ -60,3 +60,12 @@ def test_gold_import_from_review_cli(tmp_path, taxonomy):
     assert test_ids <= old_ids and len(split["assignments"]) == 94
     bad = CliRunner().invoke(gold, ["import", "--out", str(gold_dir)])
     assert bad.exit_code != 0
+
+
+def test_gold_import_from_review_defaults_to_the_runs_own_gold(tmp_path, taxonomy):
+    run = reviewed_run(tmp_path / "run")
+    import_gold(write_jsonl(tmp_path / "gold.jsonl", toy_records()), taxonomy, run / "gold")  # as `make demo` does
+    result = CliRunner().invoke(gold, ["import", "--from-review", str(run)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "4 promoted to gold" in result.output
+    assert len(load_gold(run / "gold", taxonomy)) == 94 and (run / "gold" / "promoted.jsonl").is_file()

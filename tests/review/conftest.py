@@ -1,5 +1,6 @@
 """A tiny run folder for the review tests: silver (two notes, 12 sentences) with verifier and consistency
-side tables, bronze (4 sentences) with a PHI scan; and a review server started as a subprocess."""
+side tables, bronze (4 sentences) with a PHI scan, optionally the demo gold as the run's gold; and a review
+server started as a subprocess."""
 
 from __future__ import annotations
 
@@ -99,6 +100,20 @@ def build_run(run: Path) -> Path:
 @pytest.fixture
 def review_run(tmp_path) -> Path:
     return build_run(tmp_path / "run")
+
+
+def add_gold(run: Path) -> Path:
+    """The demo gold (data/demo/gold.jsonl, in the repository) as the run's own gold, as `make demo` imports it."""
+    from factory.data.gold import import_gold
+    from factory.data.taxonomy import load_taxonomy
+
+    import_gold(ROOT / "data" / "demo" / "gold.jsonl", load_taxonomy(), run / "gold")
+    return run
+
+
+@pytest.fixture
+def review_run_with_gold(tmp_path) -> Path:
+    return add_gold(build_run(tmp_path / "run_with_gold"))
 
 
 @dataclass

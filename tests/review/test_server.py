@@ -125,3 +125,33 @@ def test_a_non_loopback_address_is_refused(review_run, host):
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "loopback address only" in result.stderr
     assert not (review_run / "silver_review").exists()
+
+
+def test_every_row_has_a_why_here_line(review_run_with_gold, servers):
+    """The classifier fitted on the run's gold train split speaks on every row, silver and bronze."""
+    for queue in ("silver", "bronze"):
+        server = servers(review_run_with_gold, "--reviewer", "alice", "--queue", queue)
+        cookie, _ = session(server)
+        total = json.loads(call(server.base + "/api/state", cookie=cookie)[2])["total"]
+        for index in range(total):
+            item = json.loads(call(server.base + f"/api/item/{index}", cookie=cookie)[2])
+            assert re.match(r"^classifier 0\.\d\d vs LLM (yes|no) \(.+\)", item["why"]), item["why"]
+            assert item["classifier"]["probability"] is not None
+    split = json.loads((review_run_with_gold / "gold" / "split.json").read_text())
+    assert "test" in split["assignments"].values()  # the frozen split; the classifier saw its train rows only
+
+
+def test_an_accept_over_changed_labels_and_a_second_name_are_refused(review_run, servers):
+    server = servers(review_run, "--reviewer", "alice")
+    cookie, csrf = session(server)
+    own = {"Origin": server.base, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    item = json.loads(call(server.base + "/api/item/0", cookie=cookie)[2])
+    accept = {"index": 0, "row_id": item["row_id"], "decision": "accept", "labels": ["none"]}
+    status, _, text = call(server.base + "/api/decide", cookie=cookie, body=accept, headers=own)
+    assert status == 409 and "differ from the LLM's" in json.loads(text)["error"]
+    assert ReviewLog(review_run, "silver").read().height == 0
+    status, _, _ = call(server.base + "/api/decide", cookie=cookie, body={**accept, "discard_changes": True}, headers=own)
+    assert status == 200  # the reviewer confirmed
+    status, _, text = call(server.base + "/api/reviewer", cookie=cookie, body={"reviewer": "bob"}, headers=own)
+    assert status == 409 and "reviews as alice" in json.loads(text)["error"]
+    assert json.loads(call(server.base + "/api/config", cookie=cookie)[2])["rules"][-1]["source"] == "review"

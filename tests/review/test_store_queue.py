@@ -92,3 +92,17 @@ def test_no_rows_is_one_clear_error(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(FactoryError, match="no silver shards"):
         build_queue(tmp_path / "run", "silver", TAXONOMY)
+
+
+def test_the_gold_classifier_puts_contested_rows_first_and_every_row_says_why(review_run_with_gold, review_run):
+    queue = build_queue(review_run_with_gold, "silver", TAXONOMY, "informative")
+    contested = [item.contested for item in queue]
+    assert any(contested) and contested == sorted(contested, reverse=True)  # every contested row comes first
+    for item in queue:
+        assert item.why.startswith("classifier ") and item.payload()["classifier"] is not None
+        view = item.payload()["classifier"]
+        if view["disagreements"] or view["margin"] < 0.15:
+            assert item.contested
+    # without gold the line says so, and the other signals still order the queue
+    plain = build_queue(review_run, "silver", TAXONOMY, "informative")
+    assert all(item.why.startswith("no classifier: the run has no gold; ") for item in plain)
