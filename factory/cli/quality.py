@@ -7,6 +7,7 @@ rewrites silver or bronze.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -130,7 +131,9 @@ def dedup(run_dir: Path, gold: Path | None, threshold: float | None, taxonomy: P
 @click.group(name="quality", invoke_without_command=True)
 @click.option("--run", "run_dir", type=PathType, default=None, help="Run folder to report on.")
 @click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file.")
-@click.option("--out", type=PathType, default=None, help="Report folder (default: <run>/quality).")
+@click.option("--out", type=PathType, default=None,
+              help="Report folder: new, empty, or an earlier `quality` report, which is replaced whole "
+                   "(default: <run>/quality).")
 @click.option("--noise-threshold", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.9, show_default=True,
               help="Gold-trained classifier confidence at which it overrules a silver label (review flags).")
 @click.option("--review-limit", type=click.IntRange(min=1), default=50, show_default=True,
@@ -143,15 +146,17 @@ def quality(click_ctx, run_dir, gold, out, noise_threshold, review_limit, taxono
         return
     if run_dir is None:
         raise FactoryError("quality needs --run DIR (or the `strategies` subcommand)")
-    from factory.quality.report import build_report
+    from factory.data.output_folder import claim_output_folder
+    from factory.quality.report import QUALITY_WRITER, build_report
     from factory.data.taxonomy import load_taxonomy
 
     run_dir = _existing_run(run_dir)
     tax = load_taxonomy(taxonomy)
-    paths = build_report(run_dir, tax, gold, out or run_dir / "quality", noise_threshold, review_limit, console)
-    paths += _llm_vs_review(run_dir, tax, gold, out or run_dir / "quality")
+    with claim_output_folder(out or run_dir / "quality", QUALITY_WRITER) as folder:  # refused before any work
+        paths = build_report(run_dir, tax, gold, folder.build, noise_threshold, review_limit, console)
+        paths += _llm_vs_review(run_dir, tax, gold, folder.build)
     for path in paths:
-        click.echo(str(path))
+        click.echo(str(folder.final(path)))
 
 
 def _llm_vs_review(run_dir: Path, taxonomy, gold: Path | None, out: Path) -> list[Path]:
@@ -211,3 +216,19 @@ def strategies(gold: Path, names: str, exemplars: Path | None, tune: bool, **opt
     write_strategy_results(out_dir, results, predictions, markdown, meta)
     click.echo(markdown)
     click.echo(str(out_dir))
+
+
+@quality.command(name="checker")
+@click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file.")
+@engine_options(default_temperature=0.0, default_max_tokens=96)
+def checker(gold: Path, **opts) -> None:
+    """How far the verifier agrees with gold: each sentence judged with its gold labels and with a wrong one."""
+    from factory.data.gold import read_gold_any
+    from factory.data.taxonomy import load_taxonomy
+    from factory.quality.strategy_eval import evaluate_checker
+
+    taxonomy = load_taxonomy(opts["taxonomy"])
+    rows = read_gold_any(gold, taxonomy)
+    with stage_context(opts) as ctx:
+        result = evaluate_checker(rows, taxonomy, ctx, opts["limit"], opts["seed"])
+    click.echo(json.dumps({"gold": str(gold), "model": ctx.model.name or str(ctx.model.path), **result}, indent=1))

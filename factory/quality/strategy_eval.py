@@ -147,3 +147,30 @@ def write_strategy_results(out_dir: Path, results: dict, predictions: dict, mark
     frame = pl.DataFrame({k: (v if k in ("text",) else [json.dumps(x) for x in v]) for k, v in predictions.items()})
     atomic_write_parquet(frame, out_dir / "predictions.parquet")
     return out_dir
+
+
+def evaluate_checker(gold: Rows, taxonomy: Taxonomy, ctx: StageContext, limit: int | None = None,
+                     seed: int = 0) -> dict:
+    """How far the verifier (`check`) agrees with gold: every sentence is judged twice, once with its gold
+    labels (should be accepted) and once with one category gold does not give it (should be rejected)."""
+    from factory.stages.verify import Checker
+
+    sample = gold.subset(range(min(limit or len(gold), len(gold))))
+    rng = np.random.default_rng(seed)
+    checker = Checker(taxonomy)
+    right, wrong = [], []
+    for text, labels in zip(sample.texts, sample.labels):
+        right.append(checker.chat(text, labels, "silver"))
+        others = [c for c in taxonomy.category_ids if c not in labels]
+        wrong.append(checker.chat(text, [others[int(rng.integers(len(others)))]], "silver"))
+    from factory.engines.base import Request
+
+    started = time.perf_counter()
+    results = ctx.engine.generate([Request(chat, seed) for chat in right + wrong], checker.schema, ctx.sampling)
+    verdicts = [r.parsed["verdict"] if r.ok else None for r in results]
+    accepted_right = float(np.mean([v == "accept" for v in verdicts[:len(right)]]))
+    rejected_wrong = float(np.mean([v == "reject" for v in verdicts[len(right):]]))
+    return {"sentences": len(right), "accept_rate_gold_labels": round(accepted_right, 3),
+            "reject_rate_wrong_label": round(rejected_wrong, 3),
+            "balanced_accuracy": round((accepted_right + rejected_wrong) / 2, 3),
+            "failed": sum(v is None for v in verdicts), "seconds": round(time.perf_counter() - started, 1)}

@@ -39,15 +39,17 @@ CHECK_SCHEMA = {
 
 
 def check_schema() -> dict:
-    """Verdict first (an enum), then a bounded reason; nothing else is allowed."""
+    """A bounded reason, then the verdict (an enum); nothing else is allowed. The reason comes first: with
+    the verdict first a small model commits to it before reading what it wrote (Qwen2.5-1.5B rejected 194 of
+    200 bronze sentences, most of them plainly on category, with the verdict first)."""
     return {
         "title": "LabelCheck",
         "type": "object",
         "properties": {
-            "verdict": {"type": "string", "enum": list(VERDICTS)},
             "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS},
+            "verdict": {"type": "string", "enum": list(VERDICTS)},
         },
-        "required": ["verdict", "reason"],
+        "required": ["reason", "verdict"],
         "additionalProperties": False,
     }
 

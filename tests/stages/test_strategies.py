@@ -257,3 +257,21 @@ def test_combination_weights_are_chosen_on_the_tuning_gold_not_the_scored_one(ta
     assert (firsts[0]["weight"], firsts[0]["threshold"]) == (firsts[1]["weight"], firsts[1]["threshold"])
     with pytest.raises(FactoryError, match="--exemplars"):
         evaluate_strategies(scored, ["embedding+json"], taxonomy, None, tune=True)
+
+
+def test_checker_agreement_counts_gold_labels_accepted_and_wrong_labels_rejected(taxonomy, make_context):
+    from factory.quality.strategy_eval import evaluate_checker
+
+    gold = _gold()
+    truth = dict(zip(gold.texts, gold.labels))
+
+    def judge(request, sampling, call):  # accepts exactly the gold label set
+        user = request.chat[-1]["content"]
+        sentence = user.split("<<<\n")[1].split("\n>>>")[0]
+        named = {c.id for c in (*taxonomy.categories, taxonomy.none) if f"- {c.name}:" in user}
+        verdict = "accept" if named == set(truth[sentence]) else "reject"
+        return json_output({"reason": "as gold", "verdict": verdict})
+
+    result = evaluate_checker(gold, taxonomy, make_context(FakeEngine(judge)), limit=10)
+    assert result == {**result, "sentences": 10, "accept_rate_gold_labels": 1.0, "reject_rate_wrong_label": 1.0,
+                      "balanced_accuracy": 1.0, "failed": 0}

@@ -15,7 +15,7 @@ from tests.quality_helpers import make_run, release
 def _strict_judge(request, sampling, call):
     """Rejects every label set that is not 'none' and accepts the rest."""
     user = request.chat[-1]["content"]
-    if "- none:" in user:
+    if "- Not AD-related:" in user:  # the label lines name each proposed category
         return json_output({"verdict": "accept", "reason": "no AD sign stated"})
     return json_output({"verdict": "reject", "reason": "label does not fit the sentence"})
 
