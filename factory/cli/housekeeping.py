@@ -76,10 +76,10 @@ def models() -> None:
 @click.command()
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Folder of run folders (default: data/runs).")
 @click.option("--check", "check", type=click.Path(path_type=Path), default=None, metavar="RUN",
-              help="Read every Parquet shard and JSON file of one run folder in full and list the unreadable ones "
-                   "(exit code 1 when there are any).")
+              help="Read every Parquet shard and JSON file of one run folder in full and list the unreadable ones, "
+                   "and files another tool put in its dataset folders (exit code 1 when there are any).")
 @click.option("--repair", is_flag=True, default=False,
-              help="With --check: move the unreadable files into RUN/.damaged/<timestamp>/ (nothing is deleted), "
+              help="With --check: move those files into RUN/.damaged/<timestamp>/ (nothing is deleted), "
                    "so a resume with the same command regenerates exactly what they held.")
 def runs(root: Path | None, check: Path | None, repair: bool) -> None:
     """List runs with their stages, row counts and state; --check RUN finds damaged files, --repair moves them aside."""
@@ -117,7 +117,7 @@ def _run_folder(run: Path, root: Path | None) -> Path:
 
 
 def _check(run: Path, repair: bool) -> None:
-    from factory.data.run_folder import check_run, looks_like_run, producer_of, repair_run
+    from factory.data.run_folder import FOREIGN, check_run, looks_like_run, producer_of, repair_run
 
     if not looks_like_run(run):
         raise FactoryError(f"{run} is not a run folder of this factory (no run manifest and no dataset shards)")
@@ -127,8 +127,8 @@ def _check(run: Path, repair: bool) -> None:
         return
     if not repair:
         for rel, reason in problems:
-            click.echo(f"damaged: {run / rel}: {reason}")
-        click.echo(f"{len(problems)} of {checked} file(s) in {run} cannot be read; "
+            click.echo(f"{'foreign' if reason.startswith(FOREIGN) else 'damaged'}: {run / rel}: {reason}")
+        click.echo(f"{len(problems)} file(s) in {run} cannot be read or are not the factory's ({checked} read); "
                    f"`bin/generate runs --check {run} --repair` moves them into {run}/.damaged/ (nothing is deleted)")
         sys.exit(1)
     dest, moved = repair_run(run)
@@ -137,7 +137,7 @@ def _check(run: Path, repair: bool) -> None:
         return
     for rel, reason in moved:
         click.echo(f"moved aside: {run / rel} -> {dest / rel} ({reason})")
-    folders = sorted({rel.split("/", 1)[0] for rel, _ in moved if "/" in rel})
+    folders = sorted({rel.split("/", 1)[0] for rel, why in moved if "/" in rel and not why.startswith(FOREIGN)})
     commands = sorted({c for f in folders if (c := producer_of(f))})
     click.echo(f"{len(moved)} file(s) moved into {dest}.")
     if commands:

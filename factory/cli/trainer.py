@@ -62,7 +62,8 @@ def gold() -> None:
 @click.option("--text-column", default="text", show_default=True, help="Column holding the sentence.")
 @click.option("--labels-column", default="labels", show_default=True,
               help="Column of category ids (JSON list or ';' '|' ',' separated). Without it, one 0/1 column per category id.")
-@click.option("--out", type=PathType, default=None, help="Gold folder (default: data/gold).")
+@click.option("--out", type=PathType, default=None,
+              help="Gold folder (default: data/gold; with --from-review RUN, the run's own gold, RUN/gold).")
 @taxonomy_option
 def gold_import(path: Path | None, review_run: Path | None, text_column: str, labels_column: str, out: Path | None,
                 taxonomy: Path | None) -> None:
@@ -70,12 +71,12 @@ def gold_import(path: Path | None, review_run: Path | None, text_column: str, la
     add a run's reviewed silver rows to the gold there)."""
     from factory.data.gold import DEFAULT_GOLD_DIR, import_gold
 
-    out = out or DEFAULT_GOLD_DIR
     if (path is None) == (review_run is None):
         raise FactoryError("gold import takes a gold file PATH or --from-review RUN_DIR (one of them)")
     if review_run is not None:
-        _promote(review_run, out, taxonomy)
+        _promote(review_run, out or Path(review_run) / "gold", taxonomy)
         return
+    out = out or DEFAULT_GOLD_DIR
     summary = import_gold(path, _taxonomy(taxonomy), out, text_column, labels_column)
     console = _console()
     console.print(f"read {summary.rows_read} rows from {path} (labels from {summary.label_format})", highlight=False)
@@ -128,7 +129,9 @@ def _promote(run_dir: Path, out: Path, taxonomy: Path | None) -> None:
 @click.option("--resplit", is_flag=True, help="Replace the frozen test split (results stop being comparable).")
 @click.option("--save-models", is_flag=True,
               help="Save every trained model under OUT/models/ for `predict` (fine-tuned ones are ~90 MB each).")
-@click.option("--out", type=PathType, default=None, help="Run folder (default: data/experiments/<timestamp>).")
+@click.option("--out", type=PathType, default=None,
+              help="Report folder: new, empty, or an earlier `compare` output, which is replaced whole "
+                   "(default: data/experiments/<timestamp>-<random>).")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
 @click.option("--silver-min-agreement", type=float, default=None,
               help="Train only on silver rows whose self-consistency majority equals the silver label with at least "
@@ -146,7 +149,9 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
     chosen on 5-fold cross-validation over gold train, kept only where they raise CV micro-F1 without
     lowering any category's CV F1 by more than 0.05. Per-category thresholds are chosen on the same folds.
     The frozen test split chooses nothing."""
-    from factory.trainer.compare import CompareOptions, default_out_dir, parse_models, parse_seeds, parse_sets, run_compare
+    from factory.data.output_folder import claim_output_folder
+    from factory.trainer.compare import (COMPARE_WRITER, CompareOptions, default_out_dir, parse_models, parse_seeds,
+                                         parse_sets, run_compare)
     from factory.data.gold import DEFAULT_GOLD_DIR
     from factory.trainer.report import write_report
 
@@ -159,11 +164,10 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
         cache_dir=cache_dir, silver_min_agreement=silver_min_agreement, drop_rejected=drop_rejected,
         drop_duplicates=drop_duplicates, select=not no_select, tune_thresholds=not fixed_threshold, negatives=negatives,
     )
-    if options.out_dir.exists() and not options.out_dir.is_dir():
-        raise FactoryError(f"--out {options.out_dir} is a file; compare writes a folder")
     console = _console()
-    result = run_compare(options, _taxonomy(taxonomy), console)
-    write_report(result, console)
+    with claim_output_folder(options.out_dir, COMPARE_WRITER) as folder:  # refused before any training
+        result = run_compare(options, _taxonomy(taxonomy), console, into=folder.build)
+        write_report(result, console, into=folder.build)
 
 
 @click.command(name="train")
@@ -178,19 +182,23 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
 @click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
 @click.option("--finetune", is_flag=True, help="Fine-tune the encoder instead of a frozen-embedding head.")
 @click.option("--epochs", type=int, default=3, show_default=True)
-@click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`).")
+@click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`): new or empty.")
+@click.option("--replace", is_flag=True,
+              help="Replace a model `train` saved earlier in --out (the new one is built beside it, then swapped in); "
+                   "a folder anything else wrote is never replaced.")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
 @selection_options
 @taxonomy_option
 def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_cap_ratio, synthetic_weight, encoder,
-          finetune, epochs, out, cache_dir, no_select, fixed_threshold, negatives, taxonomy) -> None:
+          finetune, epochs, out, replace, cache_dir, no_select, fixed_threshold, negatives, taxonomy) -> None:
     """Train one classifier on the gold train split (+ synthetic), score it on the frozen test split, save it.
 
     A gold+synthetic set takes the synthetic rows chosen on CV folds of gold train (as `compare`'s `-sel`
     sets; --no-select takes them all), and the model keeps per-category thresholds chosen on the same folds
     (meta.json), which `predict` uses."""
-    from factory.trainer.compare import (CompareOptions, choose_on_gold_train, fit_and_score, model_name, parse_models,
-                                         parse_sets, prepare_data, save_model)
+    from factory.data.output_folder import check_output_folder, claim_output_folder
+    from factory.trainer.compare import (TRAIN_WRITER, CompareOptions, choose_on_gold_train, fit_and_score, model_name,
+                                         parse_models, parse_sets, prepare_data, save_model)
     from factory.trainer.selection import SELECTED_SUFFIX
     from factory.data.gold import DEFAULT_GOLD_DIR
 
@@ -203,6 +211,7 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
         synthetic_weight=synthetic_weight, encoder=encoder, finetune=finetune, epochs=epochs, cache_dir=cache_dir,
         select=not no_select, tune_thresholds=not fixed_threshold, negatives=negatives,
     )
+    check_output_folder(out, TRAIN_WRITER, replace)  # before any data is read or model trained
     tax = _taxonomy(taxonomy)
     data = prepare_data(options, tax)
     if not data.sets or data.sets[0] != sets[0]:
@@ -215,7 +224,8 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
     with Progress(console=console, transient=True) as progress:
         selection = choose_on_gold_train(options, data, tax, progress)
         model, rows, scores, seconds = fit_and_score(family, target, seed, options, data, tax.category_ids, progress)
-    save_model(model, out, options, data, tax, target, model_name(family, finetune), seed, rows, scores)
+    with claim_output_folder(out, TRAIN_WRITER, replace) as folder:
+        save_model(model, folder.build, options, data, tax, target, model_name(family, finetune), seed, rows, scores)
     by_scope = {s["category"]: s["f1"] for s in scores}
     if target.endswith(SELECTED_SUFFIX):
         for (_, role), choice in selection.choices.items():
@@ -234,15 +244,18 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
               help="The input is notes (as for `label --notes`): split them into sentences and keep note ids and offsets.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--id-column", default=None, help="--notes tables: column holding the note id (default: row number).")
-@click.option("--out", type=PathType, default=None, help="Output folder (default: data/predictions/<timestamp>).")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier `predict` output in --out (nothing else is replaced).")
+@click.option("--out", type=PathType, default=None,
+              help="Output folder: new or empty (default: data/predictions/<timestamp>-<random>).")
+@click.option("--replace", "--overwrite", "replace", is_flag=True,
+              help="Replace an earlier `predict` output in --out (built beside it, then swapped in); nothing else is "
+                   "ever replaced. --overwrite is the older name.")
 @click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
-def predict(model_dir, input_path, as_notes, text_column, id_column, out, overwrite, cache_dir) -> None:
+def predict(model_dir, input_path, as_notes, text_column, id_column, out, replace, cache_dir) -> None:
     """Label sentences with a trained classifier; writes Parquet with labels and per-category scores."""
     from factory.trainer.predict import default_out_dir, predict as run_predict
 
     target, frame = run_predict(model_dir, input_path, out or default_out_dir(), text_column, cache_dir,
-                                notes=as_notes, id_column=id_column, overwrite=overwrite)
+                                notes=as_notes, id_column=id_column, overwrite=replace)
     positives = frame.filter(~pl_is_none(frame)).height
     _console().print(f"labelled {frame.height} sentence(s), {positives} AD-related; wrote {target}", highlight=False)
 

@@ -6,17 +6,16 @@ two copies of a sentence with different labels stop the import with their row nu
 always a typo or a different guideline); empty sentences and exact duplicates are dropped and counted,
 because they are harmless to drop but the user should know.
 
-The gold folder is marked as `gold import`'s own (GOLD_MARKER); a non-empty folder without the mark is
-never written into, and a re-import replaces the marked folder as a whole (built beside it, then swapped).
+The gold folder is marked as `gold import`'s own (GOLD_MARKER); a non-empty folder without the mark, or
+one holding files neither it nor the split wrote, is never written into, and a re-import replaces the
+marked folder as a whole (built beside it, then swapped: factory.data.output_folder).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,14 @@ from factory.data.rows import (
 )
 from factory.core.errors import FactoryError
 from factory.core.paths import DATA_DIR
-from factory.data.store import atomic_write_json, ensure_writable_dir, marker_names, utc_now
+from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
+from factory.data.store import utc_now
 from factory.data.taxonomy import Taxonomy
 
 DEFAULT_GOLD_DIR = DATA_DIR / "gold"
 GOLD_SHARD = "part-00000.parquet"
 GOLD_MARKER = "gold-import.json"  # names the command that wrote the folder; only such a folder is replaced
-WRITTEN_BY = "bin/generate gold import"
+SPLIT_NAME = "split.json"  # factory.data.split.SPLIT_FILE (split imports gold, so it is named here too)
 _LABEL_SEPARATORS = re.compile(r"[;|,]")
 _TRUE = {"1", "1.0", "true", "yes", "y", "t"}
 _FALSE = {"0", "0.0", "false", "no", "n", "f", ""}
@@ -245,29 +245,10 @@ def gold_fingerprint(rows: Rows) -> str:
     return digest.hexdigest()
 
 
-def check_gold_out(out_dir: Path) -> bool:
-    """Whether `out_dir` may receive gold: True when it holds an earlier import (to be replaced), False when
-    it is new or empty; an error for anything else, so no file the import did not write is ever touched."""
-    out_dir = Path(out_dir)
-    if not out_dir.exists():
-        return False
-    if not out_dir.is_dir():
-        raise FactoryError(f"--out {out_dir} is a file; gold import writes a folder")
-    entries = list(out_dir.iterdir())
-    if not entries:
-        return False
-    if _is_own_gold(out_dir, entries):
-        return True
-    raise FactoryError(f"--out {out_dir} is not empty and was not written by `gold import` (no {GOLD_MARKER}); "
-                       "nothing was changed. Choose a new or empty folder")
-
-
-def _is_own_gold(out_dir: Path, entries: list[Path]) -> bool:
-    marker = out_dir / GOLD_MARKER
-    if marker.is_file():
-        return marker_names(marker, WRITTEN_BY)
-    # Written before the marker existed: exactly the shard (and the frozen split) of an earlier import.
-    if {p.name for p in entries} - {GOLD_SHARD, "split.json"} or not (out_dir / GOLD_SHARD).is_file():
+def _is_legacy_gold(out_dir: Path) -> bool:
+    """Written before the marker existed: exactly the shard (and the frozen split) of an earlier import."""
+    names = {p.name for p in out_dir.iterdir()}
+    if names - {GOLD_SHARD, SPLIT_NAME} or GOLD_SHARD not in names:
         return False
     try:
         frame = pl.read_parquet(out_dir / GOLD_SHARD)
@@ -276,51 +257,33 @@ def _is_own_gold(out_dir: Path, entries: list[Path]) -> bool:
     return frame.columns == ["row_id", "source", "text", "labels"] and frame.get_column("source").eq("gold").all()
 
 
+# The frozen split (compare, promotion) and the promotion record live beside the gold shard and outlive a
+# re-import; anything else gold import did not write makes the folder someone else's.
+GOLD_WRITER = Writer("gold import", marker=GOLD_MARKER, companions=frozenset({SPLIT_NAME, "promoted.jsonl"}),
+                     own_files=frozenset({GOLD_SHARD}), legacy=_is_legacy_gold)
+
+
+def check_gold_out(out_dir: Path) -> bool:
+    """Whether `out_dir` may receive gold: True when it holds an earlier import (to be replaced), False when
+    it is new or empty; an error for anything else, so no file the import did not write is ever touched."""
+    return check_output_folder(Path(out_dir), GOLD_WRITER)
+
+
 def write_gold(rows: Rows, out_dir: Path, source: Path | None = None, before_swap=None) -> Path:
-    """Write the gold folder: a new (or empty) one in place; an earlier import is replaced as a whole,
-    built as a sibling with the new shard and the old folder's other files (the frozen split), then swapped.
-    `before_swap(folder)` may add or replace files in the new folder before it takes the old one's place."""
-    out_dir = Path(out_dir)
-    replacing = check_gold_out(out_dir)
-    ensure_writable_dir(out_dir.parent)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Write the gold folder: built beside it, then swapped in whole (output_folder); an earlier import's
+    frozen split and promotion record are carried over. `before_swap(folder)` may add or replace files in
+    the new folder before it takes the old one's place."""
+    folder = claim_output_folder(Path(out_dir), GOLD_WRITER)
     try:
-        tmp.mkdir()
-        if replacing:
-            for entry in out_dir.iterdir():
-                if entry.name == GOLD_MARKER or (entry.suffix == ".parquet" and entry.is_file()):
-                    continue
-                if entry.is_dir():
-                    shutil.copytree(entry, tmp / entry.name)
-                else:
-                    shutil.copy2(entry, tmp / entry.name)
-        write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), tmp / GOLD_SHARD)
-        atomic_write_json(tmp / GOLD_MARKER, {"written_by": WRITTEN_BY, "source": str(source) if source else None,
-                                              "rows": len(rows), "fingerprint": gold_fingerprint(rows),
-                                              "imported_at": utc_now().isoformat()})
+        write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), folder.build / GOLD_SHARD)
         if before_swap is not None:
-            before_swap(tmp)
-        if replacing:
-            os.rename(out_dir, old)
-            try:
-                os.rename(tmp, out_dir)
-            except OSError:
-                os.rename(old, out_dir)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if out_dir.exists():
-                out_dir.rmdir()  # empty (checked); a rename cannot replace it on every platform
-            os.rename(tmp, out_dir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise FactoryError(f"cannot write gold folder {out_dir}: {exc.strerror or exc}") from None
+            before_swap(folder.build)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.abandon()
         raise
-    return out_dir / GOLD_SHARD
+    folder.commit(source=str(source) if source else None, rows=len(rows), fingerprint=gold_fingerprint(rows),
+                  imported_at=utc_now().isoformat())
+    return Path(out_dir) / GOLD_SHARD
 
 
 def import_gold(

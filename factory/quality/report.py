@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from factory.data.output_folder import Writer
 from factory.data.side_tables import side_table_dir
 from factory.stages.verify import current_verdicts
 from factory.stages.consistency import current_agreement
@@ -378,6 +379,24 @@ def chart(report: dict, taxonomy: Taxonomy, run_dir: Path, gold: Rows | None, pa
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+REPORT_FILES = frozenset({"quality.png", "report.md", "summary.json", "review_sheet.csv", "review_sheet.html",
+                          "llm_vs_review.json", "llm_vs_review.md", "reliability.png"})
+
+
+def _is_legacy_report(folder: Path) -> bool:
+    """A quality report written before markers: only its own files, and a summary.json only it writes."""
+    names = {p.name for p in folder.iterdir()}
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return names <= REPORT_FILES and isinstance(summary, dict) and {"run", "datasets"} <= set(summary)
+
+
+# A report rebuilt from the run: a rerun (the default <run>/quality) replaces it.
+QUALITY_WRITER = Writer("quality", legacy=_is_legacy_report)
 
 
 def build_report(run_dir: Path, taxonomy: Taxonomy, gold_path: Path | None, out_dir: Path, noise_threshold: float = 0.9,

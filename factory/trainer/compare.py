@@ -11,6 +11,7 @@ folder is read once (its side tables are matched against the rows already read).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from factory.data.rows import (SYNTHETIC_SOURCES, LeakageReport, Rows, dataset_t
                                 normalise_text, remove_test_leakage)
 from factory.core.errors import FactoryError
 from factory.data.gold import gold_fingerprint, load_gold, read_negatives
+from factory.data.output_folder import Writer, unique_default
 from factory.data.reviews import consensus, current_decisions
 from factory.trainer.metrics import DEFAULT_THRESHOLD, evaluate, summarise
 from factory.core.paths import CACHE_DIR, DATA_DIR
@@ -74,7 +76,38 @@ def parse_models(text: str) -> list[str]:
 
 
 def default_out_dir() -> Path:
-    return DEFAULT_EXPERIMENTS_DIR / datetime.now().strftime("%Y%m%d-%H%M%S")
+    return unique_default(DEFAULT_EXPERIMENTS_DIR)
+
+
+REPORT_FILES = frozenset({"report.md", "report.html", "metrics.csv", "metrics.parquet", "summary.csv", "summary.parquet",
+                          "leakage_removed.csv", "f1_by_category.png", "config.json", "models"})
+MODEL_FILES = frozenset({"meta.json", "model.joblib", "head.joblib", "calibrators.joblib", "head.pt", "encoder"})
+
+
+def _json_with(path: Path, keys: tuple[str, ...]) -> bool:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and all(k in value for k in keys)
+
+
+def _is_legacy_report(folder: Path) -> bool:
+    """A comparison written before markers: only its own files, and a config.json only compare writes."""
+    names = {p.name for p in folder.iterdir()}
+    return names <= REPORT_FILES and _json_with(folder / "config.json", ("gold_dir", "sets_run", "gold_fingerprint"))
+
+
+def _is_legacy_model(folder: Path) -> bool:
+    """A model `train` saved before markers: only model files, and meta.json as save_model writes it."""
+    names = {p.name for p in folder.iterdir()}
+    return names <= MODEL_FILES and _json_with(folder / "meta.json", ("kind", "outputs", "training_set"))
+
+
+# A comparison is a report recipes rerun into the same folder: a rerun replaces it. A trained model is
+# loaded by `predict`: it is replaced only with --replace.
+COMPARE_WRITER = Writer("compare", legacy=_is_legacy_report)
+TRAIN_WRITER = Writer("train", needs_replace=True, legacy=_is_legacy_model)
 
 
 @dataclass
@@ -361,7 +394,8 @@ def row_counts(rows: Rows) -> dict[str, int]:
     return {f"n_{s}": rows.sources.count(s) for s in ("gold", NEGATIVES_SOURCE, *TRAINING_SOURCES)}
 
 
-def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> CompareResult:
+def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None, into: Path | None = None) -> CompareResult:
+    """`into`: where saved models are written (the folder being built); their recorded paths are under out_dir."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -388,8 +422,10 @@ def run_compare(opts: CompareOptions, taxonomy: Taxonomy, console=None) -> Compa
                         records.append({"training_set": set_name, "model": name, "seed": seed, **score,
                                         **row_counts(rows), "fit_seconds": round(fit_seconds, 3)})
                     if opts.save_models:
-                        folder = Path(opts.out_dir) / "models" / f"{set_name}__{name}__seed{seed}"
-                        model_dirs.append(save_model(model, folder, opts, data, taxonomy, set_name, name, seed, rows, scores))
+                        folder = Path("models") / f"{set_name}__{name}__seed{seed}"
+                        save_model(model, Path(into or opts.out_dir) / folder, opts, data, taxonomy, set_name, name, seed,
+                                   rows, scores)
+                        model_dirs.append(Path(opts.out_dir) / folder)
                     progress.advance(fits)
     metrics = pl.DataFrame(records)
     return CompareResult(opts, data, metrics, summarise(metrics), names, time.perf_counter() - started, model_dirs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 
@@ -11,7 +10,8 @@ import polars as pl
 
 from factory.data.corpus import Sentence, iter_notes, split_sentences
 from factory.data.rows import CORE_SCHEMA, text_row_id, write_parquet_atomic
-from factory.data.store import atomic_write_json, marker_names, utc_now
+from factory.data.output_folder import Writer, check_output_folder, claim_output_folder, unique_default
+from factory.data.store import utc_now
 from factory.core.errors import FactoryError
 from factory.data.gold import read_records
 from factory.core.paths import CACHE_DIR, DATA_DIR
@@ -23,11 +23,10 @@ DEFAULT_PREDICTIONS_DIR = DATA_DIR / "predictions"
 PREDICTED_SOURCE = "predicted"
 PREDICTIONS_SHARD = "part-00000.parquet"
 PREDICT_MARKER = "predict.json"  # names the command that wrote the folder; only such a folder is overwritten
-WRITTEN_BY = "bin/generate predict"
 
 
 def default_out_dir() -> Path:
-    return DEFAULT_PREDICTIONS_DIR / datetime.now().strftime("%Y%m%d-%H%M%S")
+    return unique_default(DEFAULT_PREDICTIONS_DIR)
 
 
 def read_input(path: Path, text_column: str = "text") -> tuple[list[str], list[str], list[int]]:
@@ -117,35 +116,24 @@ def predictions_frame(texts: list[str], where: dict[str, pl.Series], probs: np.n
     return pl.DataFrame(columns)
 
 
-def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
-    """`out_dir` may be new or empty; an earlier predict output only with `overwrite`; anything else never."""
-    out_dir = Path(out_dir)
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise FactoryError(f"--out {out_dir} is a file; predict writes a folder")
-    entries = list(out_dir.iterdir())
-    if not entries:
-        return
-    if not _is_own_output(out_dir, entries):
-        raise FactoryError(f"--out {out_dir} is not empty and is not an earlier `predict` output (no {PREDICT_MARKER}); "
-                           "nothing was changed. Choose a new folder")
-    if not overwrite:
-        raise FactoryError(f"--out {out_dir} holds an earlier prediction; pass --overwrite to replace it, "
-                           "or choose a new folder")
-
-
-def _is_own_output(out_dir: Path, entries: list[Path]) -> bool:
-    marker = out_dir / PREDICT_MARKER
-    if marker.is_file():
-        return marker_names(marker, WRITTEN_BY)
-    # Written before the marker existed: only the predictions shard, with its model_dir column.
-    if [p.name for p in entries] != [PREDICTIONS_SHARD]:
+def _is_legacy_output(out_dir: Path) -> bool:
+    """Written before the marker existed: only the predictions shard, with its model_dir column."""
+    if [p.name for p in out_dir.iterdir()] != [PREDICTIONS_SHARD]:
         return False
     try:
         return "model_dir" in pl.read_parquet_schema(out_dir / PREDICTIONS_SHARD)
     except (pl.exceptions.PolarsError, OSError):
         return False
+
+
+# Predictions are read by other tools: an earlier output is replaced only when asked (--replace).
+PREDICT_WRITER = Writer("predict", marker=PREDICT_MARKER, needs_replace=True,
+                        own_files=frozenset({PREDICTIONS_SHARD}), legacy=_is_legacy_output)
+
+
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """`out_dir` may be new or empty; an earlier predict output only with `overwrite`; anything else never."""
+    check_output_folder(Path(out_dir), PREDICT_WRITER, overwrite)
 
 
 def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str = "text",
@@ -162,9 +150,12 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
         where = lines_columns(origins, lines)
     probs = model.predict_proba(texts)
     frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir), model.max_labels)
-    target = Path(out_dir) / PREDICTIONS_SHARD
-    write_parquet_atomic(frame, target)
-    atomic_write_json(Path(out_dir) / PREDICT_MARKER, {
-        "written_by": WRITTEN_BY, "model": str(model_dir), "input": str(input_path), "notes": notes,
-        "rows": frame.height, "created_at": utc_now().isoformat()})
-    return target, frame
+    folder = claim_output_folder(Path(out_dir), PREDICT_WRITER, overwrite)
+    try:
+        write_parquet_atomic(frame, folder.build / PREDICTIONS_SHARD)
+    except BaseException:
+        folder.abandon()
+        raise
+    folder.commit(model=str(model_dir), input=str(input_path), notes=notes, rows=frame.height,
+                  created_at=utc_now().isoformat())
+    return Path(out_dir) / PREDICTIONS_SHARD, frame

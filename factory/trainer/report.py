@@ -446,9 +446,10 @@ def config_json(result: CompareResult, tables: Tables) -> dict:
     return config
 
 
-def write_report(result: CompareResult, console=None) -> dict[str, Path]:
-    """Write every artefact into the run folder (each file atomically); returns their paths by kind."""
-    out = ensure_writable_dir(Path(result.options.out_dir))
+def write_report(result: CompareResult, console=None, into: Path | None = None) -> dict[str, Path]:
+    """Write every artefact (each file atomically) into `into`, the folder being built that becomes the output
+    folder (default: the output folder itself); returns their paths by kind."""
+    out = ensure_writable_dir(Path(into or result.options.out_dir))
     paths = {
         "metrics_parquet": out / "metrics.parquet",
         "metrics_csv": out / "metrics.csv",
@@ -474,6 +475,8 @@ def write_report(result: CompareResult, console=None) -> dict[str, Path]:
     atomic_write_json(paths["config"], config_json(result, tables))
     if console is not None:
         print_tables(result, console, tables)
-        console.print(f"report: {paths['markdown']} and {paths['html']}; metrics: {paths['metrics_csv']}", highlight=False)
+        final = Path(result.options.out_dir)  # where the files are once the built folder is swapped in
+        console.print(f"report: {final / 'report.md'} and {final / 'report.html'}; metrics: {final / 'metrics.csv'}",
+                      highlight=False)
     return paths
 

@@ -118,12 +118,18 @@ def test_bad_json_line_names_the_line(tmp_path, taxonomy):
         import_gold(path, taxonomy, tmp_path / "out")
 
 
-def test_reimport_replaces_stale_shards(tmp_path, taxonomy, toy_gold_file):
+def test_reimport_never_deletes_a_shard_it_did_not_write(tmp_path, taxonomy, toy_gold_file):
+    """A stray shard inside gold import's own folder is someone's file: the re-import refuses (naming it)
+    instead of dropping it (issue: no command overwrites what it did not write)."""
+    from tests.cli.helpers import tree_hashes
+
     out = tmp_path / "gold"
     import_gold(toy_gold_file, taxonomy, out)
-    (out / "part-00001.parquet").write_bytes(b"stale")  # a stray shard inside gold import's own folder
-    import_gold(toy_gold_file, taxonomy, out)
-    assert sorted(p.name for p in out.glob("*.parquet")) == ["part-00000.parquet"]
+    (out / "part-00001.parquet").write_bytes(b"stale")
+    before = tree_hashes(tmp_path)
+    with pytest.raises(FactoryError, match="holds part-00001.parquet, which `gold import` did not write"):
+        import_gold(toy_gold_file, taxonomy, out)
+    assert tree_hashes(tmp_path) == before
 
 
 def test_reimport_of_changed_gold_flags_the_frozen_split(tmp_path, taxonomy):

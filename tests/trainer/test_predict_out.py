@@ -31,19 +31,22 @@ def sentences(tmp_path):
     return path
 
 
-def test_an_earlier_prediction_is_replaced_only_with_overwrite(tmp_path, model_dir, sentences):
+def test_an_earlier_prediction_is_replaced_only_with_replace(tmp_path, model_dir, sentences):
     out = tmp_path / "work" / "pred"
     first = generate("predict", "--model", model_dir, "--input", sentences, "--out", out)
     assert first.returncode == 0, first.stderr
     assert json.loads((out / PREDICT_MARKER).read_text())["written_by"] == "bin/generate predict"
     before = tree_hashes(tmp_path / "work")
     again = generate("predict", "--model", model_dir, "--input", sentences, "--out", out)
-    assert_refused(again, "holds an earlier prediction", "--overwrite")
+    assert_refused(again, "holds an earlier `predict` output", "--replace")
     assert tree_hashes(tmp_path / "work") == before
     sentences.write_text("Abdomen is soft.\n", encoding="utf-8")
-    replaced = generate("predict", "--model", model_dir, "--input", sentences, "--out", out, "--overwrite")
+    replaced = generate("predict", "--model", model_dir, "--input", sentences, "--out", out, "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert pl.read_parquet(out / "part-00000.parquet").height == 1
+    older_name = generate("predict", "--model", model_dir, "--input", sentences, "--out", out, "--overwrite")
+    assert older_name.returncode == 0, older_name.stderr
+    assert not [p for p in (tmp_path / "work").iterdir() if p.name.startswith(".")]  # no build or old folder left
 
 
 def test_a_folder_predict_did_not_write_is_refused_even_with_overwrite(tmp_path, model_dir, sentences):
@@ -56,7 +59,7 @@ def test_a_folder_predict_did_not_write_is_refused_even_with_overwrite(tmp_path,
         result = generate("predict", "--model", model_dir, "--input", sentences, "--out", target, "--overwrite")
         assert_refused(result, str(target))
     assert tree_hashes(tmp_path / "work") == before
-    with pytest.raises(FactoryError, match="not an earlier `predict` output"):
+    with pytest.raises(FactoryError, match="was not written by `predict`"):
         predict(model_dir, sentences, out, overwrite=True)
 
 
