@@ -208,11 +208,18 @@ def collect(run_dir: Path, taxonomy: Taxonomy, gold: Rows | None = None, n_boot:
     return report
 
 
+MIN_DECISIONS_FOR_INTERVAL = 20  # below this a bootstrap interval is mostly the resampling of a handful of rows
+
+
 def _fmt(estimate: dict) -> str:
-    value, (lo, hi) = estimate["value"], estimate["ci95"]
+    """The value with its interval, or with a plain statement that there are too few decisions for one
+    (a 10-decision bootstrap collapses to intervals like [0.00, 0.00] that look like certainty)."""
+    value, (lo, hi), n = estimate["value"], estimate["ci95"], estimate.get("n", 0)
     if value is None:
         return "n/a"
-    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]" if lo is not None else f"{value:.2f} [n/a]"
+    if lo is None or n < MIN_DECISIONS_FOR_INTERVAL or lo == hi:
+        return f"{value:.2f} (n={n}: too few decisions for an interval)"
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def markdown(report: dict, taxonomy: Taxonomy, chart: Path | None) -> str:

@@ -185,7 +185,10 @@ def prepare_data(opts: CompareOptions, taxonomy: Taxonomy) -> PreparedData:
               for role, folders in (("silver", opts.silver_dirs), ("bronze", opts.bronze_dirs))}
     for role in SYNTHETIC_SOURCES:
         notes += loaded[role][2]
-    reviewed = review.pop("rows", Rows())
+    reviewed, promoted = _without_promoted(review.pop("rows", Rows()), gold_train)
+    if promoted:  # `gold import --from-review` already made them gold: counting them twice would weigh them double
+        notes.append(f"reviewed set: {promoted} reviewed row(s) already in gold train (promoted by `gold import "
+                     "--from-review`) left out of it, so no row counts twice")
     # Synthetic rows never enter the test side; copies of test sentences are dropped from training.
     combined, leakage = remove_test_leakage(loaded["silver"][0] + loaded["bronze"][0] + reviewed, gold_test.texts)
     synthetic = {role: combined.subset(i for i, s in enumerate(combined.sources) if s == role) for role in TRAINING_SOURCES}
@@ -514,3 +517,12 @@ def save_model(model, folder: Path, opts, data, taxonomy, set_name, name, seed, 
         "metrics_on_gold_test": scores,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
+
+
+def _without_promoted(reviewed: Rows, gold_train: Rows) -> tuple[Rows, int]:
+    """Reviewed rows minus those whose sentence gold train already holds; and how many were left out."""
+    from factory.data.rows import normalise_text
+
+    in_gold = {normalise_text(t) for t in gold_train.texts}
+    keep = [i for i, t in enumerate(reviewed.texts) if normalise_text(t) not in in_gold]
+    return reviewed.subset(keep), len(reviewed) - len(keep)

@@ -80,3 +80,12 @@ def test_quality_cli_without_reviews_says_so_in_one_line(tmp_path):
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert sum("no clinician reviews of silver" in line for line in result.output.splitlines()) == 1
     assert not (run / "quality" / "reliability.png").exists()
+
+
+def test_too_few_decisions_are_said_not_shown_as_a_degenerate_interval():
+    from factory.quality.llm_vs_review import _fmt
+
+    assert _fmt({"value": 0.0, "ci95": [0.0, 0.0], "n": 10}) == "0.00 (n=10: too few decisions for an interval)"
+    assert _fmt({"value": 0.5, "ci95": [0.3, 0.7], "n": 12}).endswith("too few decisions for an interval)")
+    assert _fmt({"value": 0.5, "ci95": [0.3, 0.7], "n": 40}) == "0.50 [0.30, 0.70]"
+    assert _fmt({"value": None, "ci95": [None, None], "n": 0}) == "n/a"

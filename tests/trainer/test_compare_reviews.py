@@ -72,3 +72,15 @@ def test_reviewed_set_without_reviews_is_skipped_with_a_note(tmp_path, taxonomy)
     data = prepare_data(opts, taxonomy)
     assert data.sets == ["gold"] and len(data.synthetic["silver"]) == 12
     assert any("skipped set gold+reviewed: no reviewed silver rows" in n for n in data.notes)
+
+
+def test_reviewed_rows_already_promoted_to_gold_are_not_counted_twice():
+    from factory.data.rows import Rows
+    from factory.trainer.compare import _without_promoted
+
+    gold_train = Rows(["g1", "g2"], ["gold", "gold"], ["She forgets names.", "MoCA 20/30."], [["cognitive_impairment"],
+                                                                                               ["cognitive_assessment"]])
+    reviewed = Rows(["r1", "r2"], ["reviewed"] * 2, ["she forgets  names.", "Lungs are clear."], [["cognitive_impairment"],
+                                                                                                ["none"]])
+    kept, promoted = _without_promoted(reviewed, gold_train)
+    assert promoted == 1 and kept.texts == ["Lungs are clear."]
