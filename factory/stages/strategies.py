@@ -251,10 +251,19 @@ def yes_probability(result: Result) -> float:
         word = _LETTERS.sub("", chosen.lower())
         if not word or not ("yes".startswith(word) or "no".startswith(word)):
             continue
-        p_yes = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "yes".startswith(w))
-        p_no = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "no".startswith(w))
-        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else decided
+        share = _share_of(alternatives, "yes", "no")
+        return decided if share is None else share
     return decided
+
+
+def _share_of(alternatives: dict[str, float], positive: str, negative: str) -> float | None:
+    """P(positive) / (P(positive) + P(negative)) among a position's top-k tokens (a token counts for a word
+    it begins); None when neither word is among them."""
+    def mass(word: str) -> float:
+        return sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and word.startswith(w))
+
+    p, q = mass(positive), mass(negative)
+    return p / (p + q) if p + q > 0 else None
 
 
 class PerCategoryStrategy(Strategy):
@@ -312,9 +321,8 @@ def true_probabilities(result: Result, count: int) -> list[float] | None:
         word = _LETTERS.sub("", chosen.lower())
         if word not in ("true", "false", "t", "f", "tr", "fal", "fa", "tru", "fals"):
             continue
-        p_true = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "true".startswith(w))
-        p_false = sum(math.exp(lp) for t, lp in alternatives.items() if (w := _LETTERS.sub("", t.lower())) and "false".startswith(w))
-        found.append(p_true / (p_true + p_false) if p_true + p_false > 0 else float(word.startswith("t")))
+        share = _share_of(alternatives, "true", "false")
+        found.append(float(word.startswith("t")) if share is None else share)
     return found if len(found) == count else None
 
 
