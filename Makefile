@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= data/runs/demo
-# The catalogue's default LLM (models.toml); `make demo DEMO_MODEL=smollm2-135m-instruct` for a 5-minute smoke run.
+# The catalogue's default LLM (models.toml); `make demo DEMO_MODEL=smollm2-135m-instruct` for a quick smoke run (its numbers are not clinical quality).
 DEMO_MODEL ?= qwen2.5-coder-1.5b-instruct
 
 .PHONY: setup demo test bench clean-venv
