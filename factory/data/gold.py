@@ -273,16 +273,12 @@ def write_gold(rows: Rows, out_dir: Path, source: Path | None = None, before_swa
     """Write the gold folder: built beside it, then swapped in whole (output_folder); an earlier import's
     frozen split and promotion record are carried over. `before_swap(folder)` may add or replace files in
     the new folder before it takes the old one's place."""
-    folder = claim_output_folder(Path(out_dir), GOLD_WRITER)
-    try:
+    with claim_output_folder(Path(out_dir), GOLD_WRITER) as folder:
         write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), folder.build / GOLD_SHARD)
         if before_swap is not None:
             before_swap(folder.build)
-    except BaseException:
-        folder.abandon()
-        raise
-    folder.commit(source=str(source) if source else None, rows=len(rows), fingerprint=gold_fingerprint(rows),
-                  imported_at=utc_now().isoformat())
+        folder.marker.update(source=str(source) if source else None, rows=len(rows),
+                             fingerprint=gold_fingerprint(rows), imported_at=utc_now().isoformat())
     return Path(out_dir) / GOLD_SHARD
 
 

@@ -126,6 +126,7 @@ class OutputFolder:
     writer: Writer
     replacing: bool
     build: Path = field(init=False)
+    marker: dict = field(default_factory=dict)  # what `with` adds to the marker when it commits
 
     def __post_init__(self) -> None:
         # Beside the target (same file system, so the swap is a rename); the pid keeps concurrent runs apart.
@@ -195,7 +196,7 @@ class OutputFolder:
 
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None:
-            self.commit()
+            self.commit(**self.marker)
         else:
             self.abandon()
 

@@ -73,7 +73,7 @@ class CatalogueEntry(BaseModel):
     def prepared(self, models_dir: Path = MODELS_DIR) -> bool:
         if self.format == "installed":
             return True
-        record = _source_record(self.folder(models_dir))
+        record = source_record(self.folder(models_dir))
         # folders prepared before the catalogue recorded the GGUF's hash as gguf_sha256
         return self.sha256 in (record.get("sha256"), record.get("gguf_sha256")) and (self.folder(models_dir) / "config.json").is_file()
 
@@ -113,16 +113,12 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
     return catalogue
 
 
-def _source_record(folder: Path) -> dict:
+def source_record(folder: Path) -> dict:
+    """What a prepared folder says it was made from (empty for a user's own folder)."""
     try:
         return json.loads((folder / SOURCE_FILE).read_text())
     except (OSError, ValueError):
         return {}
-
-
-def source_record(folder: Path) -> dict:
-    """What a prepared folder says it was made from (empty for a user's own folder)."""
-    return _source_record(folder)
 
 
 # --- prepare -------------------------------------------------------------------------------------------

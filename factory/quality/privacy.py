@@ -364,31 +364,26 @@ def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = F
     if not isinstance(scan, dict):
         raise damaged_file_error(scan_path, "not a JSON object")
 
-    folder = claim_output_folder(out.expanduser().absolute(), EXPORT_WRITER, replace)
-    tmp = folder.build
-    try:
-        (tmp / "bronze").mkdir(parents=True)
-        atomic_write_parquet(exported, tmp / "bronze" / "part-00000.parquet")
-        atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text, review).encode("utf-8"))
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        manifest = {
-            "written_by": EXPORT_WRITER.written_by,
-            "created_at": utc_now().isoformat(),
-            "rows": exported.height,
-            "counts_per_category": dict(sorted(Counter(exported.get_column("category").to_list()).items())),
-            "phi_scan": {"scanned": joined.height, "passed": passing.height + review["withheld"],
-                         "quarantined": joined.height - passing.height - review["withheld"], "method": scan.get("method")},
-            "review": review,
-            "files": {p.relative_to(tmp).as_posix(): {"sha256": _sha256_file(p), "bytes": p.stat().st_size} for p in files},
-        }
-        atomic_write_json(tmp / "manifest.json", manifest)
-    except OSError as exc:
-        folder.abandon()
-        raise FactoryError(f"cannot write bundle {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        folder.abandon()
-        raise
-    folder.commit()
+    with claim_output_folder(out.expanduser().absolute(), EXPORT_WRITER, replace) as folder:
+        tmp = folder.build
+        try:
+            (tmp / "bronze").mkdir(parents=True)
+            atomic_write_parquet(exported, tmp / "bronze" / "part-00000.parquet")
+            atomic_write_bytes(tmp / "DATACARD.md", _datacard(exported, joined, scan, license_text, review).encode("utf-8"))
+            files = sorted(p for p in tmp.rglob("*") if p.is_file())
+            manifest = {
+                "written_by": EXPORT_WRITER.written_by,
+                "created_at": utc_now().isoformat(),
+                "rows": exported.height,
+                "counts_per_category": dict(sorted(Counter(exported.get_column("category").to_list()).items())),
+                "phi_scan": {"scanned": joined.height, "passed": passing.height + review["withheld"],
+                             "quarantined": joined.height - passing.height - review["withheld"], "method": scan.get("method")},
+                "review": review,
+                "files": {p.relative_to(tmp).as_posix(): {"sha256": _sha256_file(p), "bytes": p.stat().st_size} for p in files},
+            }
+            atomic_write_json(tmp / "manifest.json", manifest)
+        except OSError as exc:
+            raise FactoryError(f"cannot write bundle {out}: {exc.strerror or exc}") from None
     return exported.height, joined.height
 
 

@@ -150,12 +150,8 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
         where = lines_columns(origins, lines)
     probs = model.predict_proba(texts)
     frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir), model.max_labels)
-    folder = claim_output_folder(Path(out_dir), PREDICT_WRITER, overwrite)
-    try:
+    with claim_output_folder(Path(out_dir), PREDICT_WRITER, overwrite) as folder:
         write_parquet_atomic(frame, folder.build / PREDICTIONS_SHARD)
-    except BaseException:
-        folder.abandon()
-        raise
-    folder.commit(model=str(model_dir), input=str(input_path), notes=notes, rows=frame.height,
-                  created_at=utc_now().isoformat())
+        folder.marker.update(model=str(model_dir), input=str(input_path), notes=notes, rows=frame.height,
+                             created_at=utc_now().isoformat())
     return Path(out_dir) / PREDICTIONS_SHARD, frame
