@@ -24,12 +24,14 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 # bundle, gold, comparison. A rerun resumes every stage.
 demo: setup
 	bin/generate prepare-model $(DEMO_MODEL)
+	bin/generate prepare-model all-mpnet-base-v2
 	FACTORY_MODEL=$(DEMO_MODEL) bin/generate run recipes/demo.toml --folder $(DEMO_OUT)
 	@echo "silver: $(DEMO_OUT)/silver  bronze: $(DEMO_OUT)/bronze  shareable bronze: $(DEMO_OUT)/share"
 	@echo "report: $(DEMO_OUT)/experiment/report.md (.html)  chart: $(DEMO_OUT)/experiment/f1_by_category.png"
 
+# --durations=15: every run reports its 15 slowest tests (where the suite's time goes).
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # Labelling throughput, start-up, resume and memory (README "Benchmarks"); about 10-15 min on 2 cores.
 bench: setup

@@ -7,10 +7,12 @@ import sys
 from factory.bench import (
     PeakRSS,
     bandwidth_bound,
+    child_corpus,
     format_table,
     parse_args,
     plan,
     ratios,
+    split_ratios,
     synthetic_notes,
 )
 from factory.data.corpus import Note, iter_sentences
@@ -79,7 +81,7 @@ def test_peak_rss_includes_child_processes():
 
 def test_the_memory_scan_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, str(ROOT / "bin" / "bench"), "--skip", "vllm", "--skip", "transformers",
+    command = [sys.executable, str(ROOT / "bin" / "bench"), "--skip", "vllm", "--skip", "transformers", "--skip", "corpus",
                "--memory-sizes", "30,60", "--json", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -88,6 +90,26 @@ def test_the_memory_scan_runs_end_to_end(tmp_path):
     assert [(row["n"], row["valid"]) for row in scans] == [(30, 30), (60, 60)]
     assert all(row["peak_rss_gb"] > 0 for row in scans)
     assert "memory scan 60 sentences" in result.stdout and "trivial engine" in result.stdout
+
+
+def test_the_corpus_configuration_splits_side_by_side_and_finds_the_broken_row(tmp_path):
+    rows = child_corpus({"split_mb": [0.02, 0.04], "blob_mb": 0.03, "work": str(tmp_path)})
+    assert [r["config"] for r in rows] == ["corpus split 0.02 MB one line", "corpus split 0.04 MB one line",
+                                           "corpus split 0.03 MB no spaces", "corpus check 50001-row jsonl"]
+    assert all(r["valid"] == r["n"] > 0 for r in rows if "valid" in r)  # every sentence found; the bad row named
+    assert abs(rows[1]["n"] - 2 * rows[0]["n"]) <= 1  # twice the text, twice the sentences
+    specs = plan(parse_args(["--model", "/m", "--split-mb", "1,2,4"]))
+    assert [(s["split_mb"], s["blob_mb"]) for s in specs if s["kind"] == "corpus"] == [([1.0, 2.0, 4.0], 3.0)]
+    assert not [s for s in plan(parse_args(["--model", "/m", "--skip", "corpus"])) if s["kind"] == "corpus"]
+
+
+def test_split_ratios_compare_each_size_with_the_smallest():
+    rows = [{"config": "corpus split 2 MB one line", "split_mb": 2.0, "seconds": 10.0},
+            {"config": "corpus split 4 MB one line", "split_mb": 4.0, "seconds": 21.0},
+            {"config": "corpus split 8 MB one line", "ok": False, "error": "timed out"}]
+    assert split_ratios(rows) == {"corpus split 4 MB / 2 MB (seconds; linear: 2)": 2.1}
+    assert ratios(rows)["corpus split 4 MB / 2 MB (seconds; linear: 2)"] == 2.1
+    assert split_ratios(rows[:1]) == {}
 
 
 def test_a_cuda_machine_is_reported_with_its_gpu(monkeypatch):

@@ -9,31 +9,31 @@ import click
 
 from factory.stages.strategies import STRATEGIES as STRATEGY_NAMES
 
-from factory.cli.options import (check_scale_out, engine_options, ray_options, report_stage, stage_context,
-                                 warn_shared_leading_tokens)
+from factory.cli.options import (FiniteFloat, InputPath, check_scale_out, count, engine_options,
+                                 ray_options, report_stage, stage_context, warn_shared_leading_tokens)
 from factory.core.errors import FactoryError
 
 @click.command()
-@click.option("--notes", type=click.Path(path_type=Path), required=True,
+@click.option("--notes", type=InputPath("notes", folder=True), required=True,
               help="A folder of .txt notes, or a .txt / .csv / .parquet / .jsonl file.")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the note text (tables).")
 @click.option("--id-column", default=None, help="Column holding the note id (tables; default: row number).")
-@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--shard-size", type=count(), default=256, show_default=True,
               help="Sentences per committed Parquet shard (a shard is also committed every 30 s).")
 @click.option("--strategy", type=click.Choice(list(STRATEGY_NAMES)), default="json", show_default=True,
               help="json: one JSON multi-label call; checklist: one call answering true/false for every category "
                    "(P(true) from logprobs); fewshot: + the nearest gold sentences as examples (--gold); per-category: one "
                    "yes/no call per category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.")
-@click.option("--gold", type=click.Path(path_type=Path), default=None,
+@click.option("--gold", type=InputPath("gold", folder=True), default=None,
               help="Gold (folder or .jsonl/.csv/.parquet) for few-shot examples and embedding exemplars; an imported "
                    "gold folder gives only its train split (never the frozen test split).")
-@click.option("--negatives", type=click.Path(path_type=Path), default=None,
+@click.option("--negatives", type=InputPath("negatives", folder=True), default=None,
               help="Ordinary clinical sentences labelled 'none' (e.g. data/demo/negatives.jsonl), added to the "
                    "exemplars of --strategy embedding/fewshot so ordinary text is not read as AD-related.")
-@click.option("--combine-weight", type=click.FloatRange(min=0, max=1), default=None,
+@click.option("--combine-weight", type=FiniteFloat(min=0, max=1), default=None,
               help="embedding+X: the LLM's weight in the mean with the embedding score (default 1/3; choose it on "
                    "gold train with `quality strategies --tune`).")
-@click.option("--combine-threshold", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+@click.option("--combine-threshold", type=FiniteFloat(min=0, max=1, min_open=True, max_open=True), default=None,
               help="embedding+X: label a category when the combined score is above this (default 0.5).")
 @ray_options()
 @engine_options(default_temperature=0.0, default_max_tokens=128)
@@ -75,9 +75,9 @@ def label(notes: Path, text_column: str, id_column: str | None, shard_size: int,
 
 
 @click.command()
-@click.option("--per-category", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--per-category", type=count(), default=20, show_default=True,
               help="Sentences to write for each category and for 'none'.")
-@click.option("--per-request", type=click.IntRange(min=1, max=20), default=5, show_default=True,
+@click.option("--per-request", type=count(max=20), default=5, show_default=True,
               help="Sentences asked for in one request.")
 @ray_options()
 @engine_options(default_temperature=0.8, default_max_tokens=512)

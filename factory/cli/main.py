@@ -13,7 +13,7 @@ import traceback
 import click
 
 from factory.core.errors import FactoryError
-from factory.core.lifetime import children_die_with_this_process, terminate_like_interrupt
+from factory.core.lifetime import children_die_with_this_process, exit_now, terminate_like_interrupt
 from factory.core.offline import force_offline, quiet_third_party
 
 force_offline()  # before anything imports transformers, vLLM or Outlines
@@ -48,25 +48,58 @@ for _command in (recipe.run, generate.label, generate.synthesize, quality.check,
     main.add_command(_command)
 
 
+INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C or SIGTERM
+
+
 def run() -> None:
-    """Entry point of `bin/generate`."""
-    run_command(main)
+    """Entry point of `bin/generate`. A stopped command exits at once (exit_now): a service manager's
+    SIGTERM is followed by SIGKILL after a few seconds."""
+    try:
+        run_command(main)
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:
+            exit_now(INTERRUPTED)
+        raise
 
 
-def run_command(command: click.Command) -> None:
+_HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+def one_line(message: str) -> str:
+    """A message that quotes a library's multi-line text still prints as one line."""
+    return " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
+
+
+def click_error_line(exc: click.ClickException) -> str:
+    """Click's own refusals (a wrong option, a value out of range) as one line, like every other error;
+    click would print the usage and a hint on lines of their own."""
+    message = one_line(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see `{ctx.command_path} --help`)"
+    return message
+
+
+def run_command(command: click.Command, args: list[str] | None = None) -> None:
     """Run a click command the factory's way: one line for a user error, a traceback only when
-    FACTORY_DEBUG=1, SIGTERM handled like Ctrl-C."""
+    FACTORY_DEBUG=1, SIGTERM handled like Ctrl-C. `args` (default: sys.argv) lets tests run it in-process."""
     terminate_like_interrupt()
     try:
-        command(standalone_mode=False)
+        if args is None:
+            command(standalone_mode=False)
+        else:
+            command.main(args=args, prog_name="generate", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):  # click reports Ctrl-C as Abort
         click.echo("interrupted: committed shards are kept; rerun the same command to resume", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
+        sys.exit(INTERRUPTED)
+    except _HELP_INSTEAD as exc:  # a group named without a command: its help, as before
         exc.show()
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {click_error_line(exc)}", err=True)
+        sys.exit(exc.exit_code)
     except FactoryError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("FACTORY_DEBUG"):

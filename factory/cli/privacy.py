@@ -7,16 +7,17 @@ from pathlib import Path
 
 import click
 
+from factory.cli.options import ExistingDir, InputPath, OutFolder
 from factory.quality.privacy import DEFAULT_LICENSE
 
 
 @click.command("check-phi")
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True,
               help="Run folder whose bronze/ is scanned.")
-@click.option("--notes", type=click.Path(path_type=Path), default=None,
+@click.option("--notes", type=InputPath("notes", folder=True), default=None,
               help="Notes corpus (as for `label --notes`): bronze sharing a long word n-gram with it is quarantined.")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the note text (note tables).")
-@click.option("--gold", type=click.Path(path_type=Path), default=None,
+@click.option("--gold", type=InputPath("gold", folder=True), default=None,
               help="Gold set (a folder of Parquet shards, or .parquet / .jsonl with a `text` field), checked like --notes.")
 @click.option("--ngram", type=click.IntRange(min=4, max=50), default=8, show_default=True,
               help="Words in a shared run that counts as verbatim overlap.")
@@ -35,8 +36,8 @@ def check_phi(run_dir: Path, notes: Path | None, text_column: str, gold: Path | 
 
 
 @click.command("export")
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to export bronze from.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True, help="Run folder to export bronze from.")
+@click.option("--out", type=OutFolder(), required=True,
               help="New bundle folder (must not exist, or be empty; see --replace).")
 @click.option("--replace", is_flag=True, help="Replace the bundle an earlier export wrote at --out (whole, atomically).")
 @click.option("--license", "license_text", default=DEFAULT_LICENSE, show_default=True,

@@ -1,4 +1,5 @@
-"""Click commands of the quality controls: `check`, `consistency`, `dedup`, `quality` (+ `quality strategies`).
+"""Click commands of the quality controls: `check`, `consistency`, `dedup`, `quality` (+ `quality strategies`,
+`quality checker`, `quality simulate-review`).
 
 Registered in the main `bin/generate` group (factory/cli.py), which turns FactoryError into one
 `error:` line and exit code 2. Every command writes side tables next to the datasets it judges and never
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from factory.cli.options import check_scale_out, engine_options, ray_options, report_stage, stage_context
+from factory.cli.options import (ExistingDir, FiniteFloat, InputPath, OutFolder, RegularFile, SeedList, check_scale_out,
+                                 count, engine_options, ray_options, report_stage, stage_context)
 from factory.core.errors import FactoryError
 from factory.core.progress import console
 
@@ -25,7 +27,7 @@ def run_engine_options(default_temperature: float, default_max_tokens: int):
     def decorate(func):
         func = engine_options(default_temperature, default_max_tokens)(ray_options()(func))
         func.__click_params__ = [p for p in func.__click_params__ if p.name != "out"]
-        return click.option("--run", "run_dir", type=PathType, required=True, help="Run folder to judge.")(func)
+        return click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True, help="Run folder to judge.")(func)
 
     return decorate
 
@@ -71,7 +73,7 @@ def _print_verdicts(run_dir: Path, dataset: str) -> None:
 
 
 @click.command(name="consistency")
-@click.option("--samples", "-k", type=click.IntRange(min=2), default=5, show_default=True,
+@click.option("--samples", "-k", type=count(min=2), default=5, show_default=True,
               help="Sampled labelings per silver sentence.")
 @click.option("--logprobs", is_flag=True, help="Also record token log-probability confidence (vLLM).")
 @run_engine_options(default_temperature=0.7, default_max_tokens=128)
@@ -99,11 +101,12 @@ def consistency(samples: int, logprobs: bool, run_dir: Path, **opts) -> None:
 
 
 @click.command(name="dedup")
-@click.option("--run", "run_dir", type=PathType, required=True, help="Run folder whose bronze to check.")
-@click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file to compare against.")
-@click.option("--threshold", type=click.FloatRange(min=0, max=1, min_open=True), default=None,
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True, help="Run folder whose bronze to check.")
+@click.option("--gold", type=InputPath("gold", folder=True), default=None,
+              help="Gold folder or .jsonl/.csv/.parquet file to compare against.")
+@click.option("--threshold", type=FiniteFloat(min=0, max=1, min_open=True), default=None,
               help="Cosine similarity (bundled MiniLM) at which a sentence is a near-duplicate [default: 0.92].")
-@click.option("--taxonomy", type=PathType, default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
 def dedup(run_dir: Path, gold: Path | None, threshold: float | None, taxonomy: Path | None) -> None:
     """Flag exact and near-duplicate bronze sentences (within bronze and against gold/silver); deletes nothing."""
     from factory.quality.dedup import DEFAULT_THRESHOLD, Reference, run_dedup
@@ -129,19 +132,20 @@ def dedup(run_dir: Path, gold: Path | None, threshold: float | None, taxonomy: P
 
 
 @click.group(name="quality", invoke_without_command=True)
-@click.option("--run", "run_dir", type=PathType, default=None, help="Run folder to report on.")
-@click.option("--gold", type=PathType, default=None, help="Gold folder or .jsonl/.csv/.parquet file.")
-@click.option("--out", type=PathType, default=None,
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), default=None, help="Run folder to report on.")
+@click.option("--gold", type=InputPath("gold", folder=True), default=None, help="Gold folder or .jsonl/.csv/.parquet file.")
+@click.option("--out", type=OutFolder(), default=None,
               help="Report folder: new, empty, or an earlier `quality` report, which is replaced whole "
                    "(default: <run>/quality).")
-@click.option("--noise-threshold", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.9, show_default=True,
+@click.option("--noise-threshold", type=FiniteFloat(min=0.5, max=1, min_open=True), default=0.9, show_default=True,
               help="Gold-trained classifier confidence at which it overrules a silver label (review flags).")
-@click.option("--review-limit", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--review-limit", type=count(), default=50, show_default=True,
               help="Rows in the review sheet (most confident disagreements first).")
-@click.option("--taxonomy", type=PathType, default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
+@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
 @click.pass_context
 def quality(click_ctx, run_dir, gold, out, noise_threshold, review_limit, taxonomy) -> None:
-    """Quality report of a run (Markdown + PNG); `quality strategies` measures labelling strategies."""
+    """Quality report of a run (Markdown + PNG); `quality strategies` measures labelling strategies; `quality
+    simulate-review` measures the review queue's order."""
     if click_ctx.invoked_subcommand is not None:
         return
     if run_dir is None:
@@ -175,10 +179,11 @@ def _llm_vs_review(run_dir: Path, taxonomy, gold: Path | None, out: Path) -> lis
 
 
 @quality.command(name="strategies")
-@click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file to label and score.")
+@click.option("--gold", type=InputPath("gold", folder=True), required=True,
+              help="Gold folder or .jsonl/.csv/.parquet file to label and score.")
 @click.option("--strategies", "names", default="json,fewshot,per-category,embedding,embedding+per-category",
               show_default=True, help="Comma-separated; also checklist, embedding+json, embedding+checklist.")
-@click.option("--exemplars", type=PathType, default=None,
+@click.option("--exemplars", type=InputPath("exemplars", folder=True), default=None,
               help="Gold whose sentences are the few-shot and embedding exemplars (e.g. gold train when --gold is the "
                    "test split); default: --gold itself, leave-one-out.")
 @click.option("--tune", is_flag=True, default=False,
@@ -219,7 +224,7 @@ def strategies(gold: Path, names: str, exemplars: Path | None, tune: bool, **opt
 
 
 @quality.command(name="checker")
-@click.option("--gold", type=PathType, required=True, help="Gold folder or .jsonl/.csv/.parquet file.")
+@click.option("--gold", type=InputPath("gold", folder=True), required=True, help="Gold folder or .jsonl/.csv/.parquet file.")
 @engine_options(default_temperature=0.0, default_max_tokens=96)
 def checker(gold: Path, **opts) -> None:
     """How far the verifier agrees with gold: each sentence judged with its gold labels and with a wrong one."""
@@ -232,3 +237,44 @@ def checker(gold: Path, **opts) -> None:
     with stage_context(opts) as ctx:
         result = evaluate_checker(rows, taxonomy, ctx, opts["limit"], opts["seed"])
     click.echo(json.dumps({"gold": str(gold), "model": ctx.model.name or str(ctx.model.path), **result}, indent=1))
+
+
+@quality.command(name="simulate-review")
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True,
+              help="Run folder whose silver queue to simulate.")
+@click.option("--gold", "gold_dir", type=ExistingDir("gold folder"), default=None,
+              help="Imported gold folder (default: RUN/gold): its train split answers for the reviewer, its frozen "
+                   "test split scores.")
+@click.option("--batch", type=count(), default=10, show_default=True,
+              help="Rows reviewed between refits of the classifier (and re-rankings of the queue).")
+@click.option("--budget", type=count(), default=None,
+              help="Stop after this many reviewed rows (default: the whole pool).")
+@click.option("--seeds", type=SeedList(), default="0,1,2", show_default=True,
+              help="Comma-separated seeds: random order's shuffle, tie-breaks, the classifier.")
+@click.option("--out", type=OutFolder(), default=None,
+              help="Report folder: new, empty, or an earlier `quality simulate-review` report, which is replaced "
+                   "whole (default: <run>/review_simulation).")
+@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None,
+              help="Taxonomy JSON (default: schemas/taxonomy.json).")
+def simulate_review(run_dir: Path, gold_dir: Path | None, batch: int, budget: int | None, seeds: str,
+                    out: Path | None, taxonomy: Path | None) -> None:
+    """Is informative order worth a clinician's hour? A reviewer who answers with gold labels reviews silver in
+    batches, informative vs random order; test F1 against rows reviewed (Markdown, PNG, CSV)."""
+    from factory.data.output_folder import claim_output_folder
+    from factory.data.taxonomy import load_taxonomy
+    from factory.review.simulation import SIMULATION_WRITER, build_pool, simulate, write_report
+    from factory.trainer.compare import parse_seeds
+
+    run_dir = _existing_run(run_dir)
+    tax = load_taxonomy(taxonomy)
+    seed_list = parse_seeds(seeds)
+    gold_dir = gold_dir or run_dir / "gold"
+    with claim_output_folder(out or run_dir / "review_simulation", SIMULATION_WRITER) as folder:  # refused before work
+        pool = build_pool(run_dir, gold_dir, tax)
+        result = simulate(run_dir, gold_dir, pool, tax, batch, budget, seed_list,
+                          lambda order, seed: console.print(f"simulating {order} order, seed {seed}", highlight=False))
+        paths = write_report(result, folder.build)
+    for line in result.lines():
+        click.echo(line)
+    for path in paths:
+        click.echo(str(folder.final(path)))

@@ -21,9 +21,11 @@ from typing import Any, Literal, Optional
 import click
 import pydantic
 
+from factory.cli.options import OutFolder, RegularFile
 from factory.core.errors import FactoryError
 from factory.core.progress import console
 from factory.data.run_folder import release_run_locks
+from factory.engines.warm import keep_warm
 
 
 def option_key(param: click.Parameter) -> str:
@@ -73,6 +75,9 @@ def resolve_command(group: click.Group, name: str) -> click.Command:
         if not isinstance(command, click.Group) or (command := command.get_command(ctx, part)) is None:
             known = ", ".join(_runnable(group))
             raise FactoryError(f"recipe: unknown command {name!r}; known: {known}")
+    if name.split() == ["run"]:  # a recipe that runs recipes would run this one's stages from within a stage
+        raise FactoryError(f"recipe: a stage cannot be {name!r} (recipes do not nest); known: "
+                           f"{', '.join(_runnable(group))}")
     if isinstance(command, click.Group) and not getattr(command, "invoke_without_command", False):
         raise FactoryError(f"recipe: {name!r} is a group; name one of its commands, e.g. '{name} "
                            f"{next(iter(command.commands))}'")
@@ -106,7 +111,7 @@ def _one_line(stage: int, name: str, error: pydantic.ValidationError, allowed: l
 def load_recipe(path: Path, group: click.Group, folder: str | None = None) -> list[tuple[str, click.Command, dict]]:
     """[(command name, command, options)] for every stage, validated before anything runs."""
     try:
-        recipe = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        recipe = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is not an error
     except FileNotFoundError:
         raise FactoryError(f"recipe not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -135,8 +140,19 @@ def load_recipe(path: Path, group: click.Group, folder: str | None = None) -> li
         except pydantic.ValidationError as exc:
             raise FactoryError(_one_line(number, name, exc, list(recipe_parameters(command)))) from None
         values.pop("command")
+        _refuse_option_values(values, number, name)
         planned.append((name, command, _fill_run(values, folder, number, name)))
     return planned
+
+
+def _refuse_option_values(values: dict, number: int, name: str) -> None:
+    """A text value that starts with '-' would reach the command line as an option (`--help` printed help and
+    ran nothing): refused, like any other wrong value, before anything runs."""
+    for key, value in values.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item.startswith("-"):
+                raise FactoryError(f"recipe stage {number} ({name}): key {key!r}: {item!r} looks like an option, "
+                                   f"not a value (a path starting with '-' can be written ./{item})")
 
 
 def _fill_run(values: dict, folder: str | None, number: int, name: str) -> dict:
@@ -176,20 +192,28 @@ def command_line(command: click.Command, values: dict) -> list[str]:
     return argv + positional
 
 
+def uses_engine(command: click.Command) -> bool:
+    """Whether the command starts an LLM engine (it takes the shared engine options)."""
+    return "engine" in recipe_parameters(command)
+
+
 @click.command(name="run")
-@click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("--folder", default=None, help="Run folder for {run} (overrides the recipe's [run] folder).")
+@click.argument("recipe", type=RegularFile("recipe"))
+@click.option("--folder", type=OutFolder(path_type=str), default=None, help="Run folder for {run} (overrides the recipe's [run] folder).")
 @click.pass_context
 def run(click_ctx: click.Context, recipe: Path, folder: str | None) -> None:
     """Run a pipeline recipe (TOML): its stages in order, each resumable (see recipes/demo.toml)."""
     group = click_ctx.parent.command
     planned = load_recipe(recipe, group, folder)
-    for number, (name, command, values) in enumerate(planned, start=1):
-        argv = command_line(command, values)
-        console.rule(f"[bold]stage {number}/{len(planned)}: {name}[/]")
-        console.print(f"bin/generate {name} {' '.join(argv)}", highlight=False, soft_wrap=True)
-        try:
-            command.main(args=argv, prog_name=f"generate {name}", standalone_mode=False)
-        finally:
-            release_run_locks()  # the next stage opens the same run folder
+    with keep_warm() as engines:  # consecutive LLM stages share one engine start (factory/engines/warm.py)
+        for number, (name, command, values) in enumerate(planned, start=1):
+            if not any(uses_engine(later) for _, later, _ in planned[number - 1:]):
+                engines.close_all()  # free the model's memory for the stages that do not need it
+            argv = command_line(command, values)
+            console.rule(f"[bold]stage {number}/{len(planned)}: {name}[/]")
+            console.print(f"bin/generate {name} {' '.join(argv)}", highlight=False, soft_wrap=True)
+            try:
+                command.main(args=argv, prog_name=f"generate {name}", standalone_mode=False)
+            finally:
+                release_run_locks()  # the next stage opens the same run folder
     console.rule(f"[bold green]recipe {recipe} complete[/]")

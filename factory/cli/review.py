@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
+from factory.cli.options import SEED, ExistingDir, RegularFile
 from factory.core.errors import FactoryError
 from factory.core.offline import force_offline
 
 
 @click.command()
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to review.")
+@click.option("--run", "run_dir", type=ExistingDir("run folder"), required=True, help="Run folder to review.")
 @click.option("--queue", "dataset", type=click.Choice(["silver", "bronze"]), default="silver", show_default=True,
               help="silver: the LLM's labels of real sentences; bronze: the LLM's sentences for a category.")
 @click.option("--reviewer", default=None, help="Your reviewer id (default: the page asks for it on first use and "
@@ -24,12 +25,12 @@ from factory.core.offline import force_offline
               help="informative: contested rows first (the gold classifier disagrees with the LLM or is near its "
                    "threshold, votes split, low LLM confidence, verifier or PHI findings), round-robin over "
                    "categories; random: a seeded shuffle (an unbiased audit sample).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --order random (and of tie-breaks).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of --order random (and of tie-breaks).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=None, help="Port (default: a free one).")
-@click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
+@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None,
               help="Taxonomy JSON (default: schemas/taxonomy.json).")
-@click.option("--gold", "gold_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--gold", "gold_dir", type=ExistingDir("gold folder"), default=None,
               help="Imported gold folder whose train split fits the classifier behind each row's why-here line "
                    "(default: RUN/gold).")
 def review(run_dir: Path, dataset: str, reviewer: str | None, order: str, seed: int, host: str, port: int | None,

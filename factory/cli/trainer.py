@@ -10,10 +10,13 @@ from pathlib import Path
 
 import click
 
+from factory.cli.options import (SEED, ExistingDir, FiniteFloat, InputPath, NameOrFolder, OutFolder, RegularFile, SeedList,
+                                 count)
 from factory.core.errors import FactoryError
 from factory.core.paths import CACHE_DIR
 
-PathType = click.Path(path_type=Path)
+Positive = FiniteFloat(min=0, min_open=True)
+GOLD_FOLDER = ExistingDir("gold folder", missing="no gold data in {path}; import it first with `gold import PATH`")
 
 
 def _console():
@@ -31,13 +34,13 @@ def _taxonomy(path: Path | None):
     return load_taxonomy(path)
 
 
-taxonomy_option = click.option("--taxonomy", type=PathType, default=None,
+taxonomy_option = click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None,
                                help="Taxonomy JSON (default: schemas/taxonomy.json).")
 
 
 def selection_options(command):
     """--no-select, --fixed-threshold and --negatives, shared by compare and train."""
-    command = click.option("--negatives", type=PathType, default=None,
+    command = click.option("--negatives", type=InputPath("negatives", folder=True), default=None,
                            help="JSONL/CSV/Parquet of 'none' sentences added to gold train only (never to the test split), "
                                 "e.g. data/demo/negatives.jsonl.")(command)
     command = click.option("--fixed-threshold", is_flag=True,
@@ -55,14 +58,14 @@ def gold() -> None:
 
 
 @gold.command(name="import")
-@click.argument("path", type=PathType, required=False)
-@click.option("--from-review", "review_run", type=PathType, default=None,
+@click.argument("path", type=RegularFile("gold file"), required=False)
+@click.option("--from-review", "review_run", type=ExistingDir("run folder"), default=None,
               help="Instead of a file: promote the silver rows of this run folder that clinicians accepted or corrected "
                    "(`review`) to gold, as train rows of the frozen split (rows reviewers disagree on are not promoted).")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the sentence.")
 @click.option("--labels-column", default="labels", show_default=True,
               help="Column of category ids (JSON list or ';' '|' ',' separated). Without it, one 0/1 column per category id.")
-@click.option("--out", type=PathType, default=None,
+@click.option("--out", type=OutFolder(), default=None,
               help="Gold folder (default: data/gold; with --from-review RUN, the run's own gold, RUN/gold).")
 @taxonomy_option
 def gold_import(path: Path | None, review_run: Path | None, text_column: str, labels_column: str, out: Path | None,
@@ -110,30 +113,34 @@ def _promote(run_dir: Path, out: Path, taxonomy: Path | None) -> None:
 
 
 @click.command(name="compare")
-@click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
-@click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
-@click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
+@click.option("--gold", "gold_dir", type=GOLD_FOLDER, default=None, help="Gold folder (default: data/gold).")
+@click.option("--silver", "silver_dirs", type=ExistingDir("silver folder"), multiple=True,
+              help="Silver shard folder (repeatable).")
+@click.option("--bronze", "bronze_dirs", type=ExistingDir("bronze folder"), multiple=True,
+              help="Bronze shard folder (repeatable).")
 @click.option("--sets", default="gold,silver,bronze,gold+silver,gold+bronze,gold+silver+bronze", show_default=True,
               help="Training sets to compare; sets without data are skipped with a note. `reviewed` is silver rows "
                    "clinicians accepted or corrected, with the reviewed labels (e.g. gold+reviewed).")
-@click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
-@click.option("--synthetic-weight", type=float, default=1.0, show_default=True,
+@click.option("--synthetic-cap-ratio", type=Positive, default=None, help="Cap synthetic rows at K x gold train size.")
+@click.option("--synthetic-weight", type=Positive, default=1.0, show_default=True,
               help="Sample weight of synthetic rows relative to gold.")
-@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option("--seeds", type=SeedList(), default="0,1,2", show_default=True)
 @click.option("--models", default="tfidf,encoder", show_default=True, help="tfidf and/or encoder.")
-@click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
+@click.option("--encoder", type=NameOrFolder("encoder"), default=None,
+              help="A catalogue embedder (`bin/generate models`, e.g. all-mpnet-base-v2) or a local HF encoder "
+                   "folder (default: all-MiniLM-L6-v2, installed with the package).")
 @click.option("--finetune", is_flag=True, help="Fine-tune the encoder (minutes per fit) instead of a frozen-embedding head.")
-@click.option("--epochs", type=int, default=3, show_default=True, help="Fine-tuning epochs.")
-@click.option("--split-seed", type=int, default=None, help="Seed of a NEW gold test split (default 0).")
-@click.option("--test-fraction", type=float, default=None, help="Test fraction of a NEW split (default 0.2).")
+@click.option("--epochs", type=count(), default=3, show_default=True, help="Fine-tuning epochs.")
+@click.option("--split-seed", type=SEED, default=None, help="Seed of a NEW gold test split (default 0).")
+@click.option("--test-fraction", type=FiniteFloat(min=0, max=1, min_open=True, max_open=True), default=None, help="Test fraction of a NEW split (default 0.2).")
 @click.option("--resplit", is_flag=True, help="Replace the frozen test split (results stop being comparable).")
 @click.option("--save-models", is_flag=True,
               help="Save every trained model under OUT/models/ for `predict` (fine-tuned ones are ~90 MB each).")
-@click.option("--out", type=PathType, default=None,
+@click.option("--out", type=OutFolder(), default=None,
               help="Report folder: new, empty, or an earlier `compare` output, which is replaced whole "
                    "(default: data/experiments/<timestamp>-<random>).")
-@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
-@click.option("--silver-min-agreement", type=float, default=None,
+@click.option("--cache-dir", type=OutFolder(), default=CACHE_DIR, show_default=True, help="Embedding and dataset cache.")
+@click.option("--silver-min-agreement", type=FiniteFloat(min=0, max=1), default=None,
               help="Train only on silver rows whose self-consistency majority equals the silver label with at least "
                    "this agreement (needs `consistency`).")
 @click.option("--drop-rejected", is_flag=True, help="Leave out silver/bronze rows the verifier rejected (needs `check`).")
@@ -173,20 +180,24 @@ def compare(gold_dir, silver_dirs, bronze_dirs, sets, synthetic_cap_ratio, synth
 @click.command(name="train")
 @click.option("--set", "set_name", default="gold", show_default=True, help="One training set, e.g. gold+silver.")
 @click.option("--model", "family", default="tfidf", show_default=True, help="tfidf or encoder.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--gold", "gold_dir", type=PathType, default=None, help="Gold folder (default: data/gold).")
-@click.option("--silver", "silver_dirs", type=PathType, multiple=True, help="Silver shard folder (repeatable).")
-@click.option("--bronze", "bronze_dirs", type=PathType, multiple=True, help="Bronze shard folder (repeatable).")
-@click.option("--synthetic-cap-ratio", type=float, default=None, help="Cap synthetic rows at K x gold train size.")
-@click.option("--synthetic-weight", type=float, default=1.0, show_default=True)
-@click.option("--encoder", type=PathType, default=None, help="Local HF encoder folder (default: all-MiniLM-L6-v2).")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--gold", "gold_dir", type=GOLD_FOLDER, default=None, help="Gold folder (default: data/gold).")
+@click.option("--silver", "silver_dirs", type=ExistingDir("silver folder"), multiple=True,
+              help="Silver shard folder (repeatable).")
+@click.option("--bronze", "bronze_dirs", type=ExistingDir("bronze folder"), multiple=True,
+              help="Bronze shard folder (repeatable).")
+@click.option("--synthetic-cap-ratio", type=Positive, default=None, help="Cap synthetic rows at K x gold train size.")
+@click.option("--synthetic-weight", type=Positive, default=1.0, show_default=True)
+@click.option("--encoder", type=NameOrFolder("encoder"), default=None,
+              help="A catalogue embedder (`bin/generate models`, e.g. all-mpnet-base-v2) or a local HF encoder "
+                   "folder (default: all-MiniLM-L6-v2, installed with the package).")
 @click.option("--finetune", is_flag=True, help="Fine-tune the encoder instead of a frozen-embedding head.")
-@click.option("--epochs", type=int, default=3, show_default=True)
-@click.option("--out", type=PathType, required=True, help="Model folder to write (for `predict --model`): new or empty.")
+@click.option("--epochs", type=count(), default=3, show_default=True)
+@click.option("--out", type=OutFolder(), required=True, help="Model folder to write (for `predict --model`): new or empty.")
 @click.option("--replace", is_flag=True,
               help="Replace a model `train` saved earlier in --out (the new one is built beside it, then swapped in); "
                    "a folder anything else wrote is never replaced.")
-@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+@click.option("--cache-dir", type=OutFolder(), default=CACHE_DIR, show_default=True)
 @selection_options
 @taxonomy_option
 def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_cap_ratio, synthetic_weight, encoder,
@@ -237,19 +248,19 @@ def train(set_name, family, seed, gold_dir, silver_dirs, bronze_dirs, synthetic_
 
 
 @click.command(name="predict")
-@click.option("--model", "model_dir", type=PathType, required=True, help="Saved model folder (compare --save-models).")
-@click.option("--input", "input_path", type=PathType, required=True,
+@click.option("--model", "model_dir", type=ExistingDir("model folder"), required=True, help="Saved model folder (compare --save-models).")
+@click.option("--input", "input_path", type=InputPath("input", folder=True), required=True,
               help="A .txt file or folder (one sentence per line unless --notes), or CSV / Parquet / JSONL.")
 @click.option("--notes", "as_notes", is_flag=True,
               help="The input is notes (as for `label --notes`): split them into sentences and keep note ids and offsets.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--id-column", default=None, help="--notes tables: column holding the note id (default: row number).")
-@click.option("--out", type=PathType, default=None,
+@click.option("--out", type=OutFolder(), default=None,
               help="Output folder: new or empty (default: data/predictions/<timestamp>-<random>).")
 @click.option("--replace", "--overwrite", "replace", is_flag=True,
               help="Replace an earlier `predict` output in --out (built beside it, then swapped in); nothing else is "
                    "ever replaced. --overwrite is the older name.")
-@click.option("--cache-dir", type=PathType, default=CACHE_DIR, show_default=True)
+@click.option("--cache-dir", type=OutFolder(), default=CACHE_DIR, show_default=True)
 def predict(model_dir, input_path, as_notes, text_column, id_column, out, replace, cache_dir) -> None:
     """Label sentences with a trained classifier; writes Parquet with labels and per-category scores."""
     from factory.trainer.predict import default_out_dir, predict as run_predict

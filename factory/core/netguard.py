@@ -80,3 +80,38 @@ def install() -> None:
     if not _installed:
         sys.addaudithook(_audit)
         _installed = True
+
+
+_SIOCGIFFLAGS = 0x8913  # Linux ioctl: an interface's flags, as seen from this process's network namespace
+_IFF_UP = 0x1
+
+
+def _interface_up(name: str) -> bool | None:
+    """Whether network interface `name` is up in this network namespace (None: cannot tell, not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import fcntl
+    import struct
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            answer = fcntl.ioctl(probe.fileno(), _SIOCGIFFLAGS, struct.pack("16sH14s", name.encode(), 0, b""))
+    except OSError:
+        return None
+    return bool(struct.unpack("16sH14s", answer)[1] & _IFF_UP)
+
+
+def loopback_problem() -> str | None:
+    """Why processes of this machine cannot reach each other over 127.0.0.1 (None when they can).
+
+    vLLM's engine (even a single-process one: its Gloo group binds to `lo`) and Ray find their own
+    processes on the loopback interface. In a network namespace where it is down (`unshare -n` without
+    `ip link set lo up`) the engine fails deep in its start-up ("Unable to find address for: lo")."""
+    if _interface_up("lo") is False:
+        return "interface lo is down"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+    except OSError as exc:
+        return f"127.0.0.1 cannot be bound: {exc.strerror or exc}"
+    return None

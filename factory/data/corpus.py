@@ -78,7 +78,54 @@ def _txt_notes(paths: list[Path]) -> Iterator[Note]:
 TABLE_BATCH_ROWS = 2048  # notes read at a time: a large table streams instead of loading whole
 
 
+def starts_with_bom(path: Path) -> bool:
+    """A UTF-8 byte order mark opens the file (Windows editors write one); polars' JSONL reader refuses it."""
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    except OSError:
+        return False
+
+
+def _as_text(value: object) -> str | None:
+    """A JSON value as polars casts it to text (ids may be numbers; the line pass refuses a non-text note)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _bom_jsonl_records(path: Path) -> Iterator[dict]:
+    """The objects of a JSONL file read line by line in Python: the reader for files with a BOM."""
+    with Path(path).open("rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            if line.strip():
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"line {line_no} is not a JSON object")
+                yield record
+
+
+def _bom_jsonl_batches(path: Path, columns: list[str], text_column: str) -> Iterator[pl.DataFrame]:
+    batch: list[dict] = []
+    try:
+        for record in _bom_jsonl_records(path):
+            batch.append({c: _as_text(record.get(c)) for c in columns})
+            if len(batch) == TABLE_BATCH_ROWS:
+                yield pl.DataFrame(batch, schema={c: pl.String for c in columns})
+                batch = []
+    except (ValueError, OSError) as exc:  # ValueError: also a JSON or UTF-8 error
+        raise _read_error(path, "jsonl", exc, text_column) from None
+    if batch:
+        yield pl.DataFrame(batch, schema={c: pl.String for c in columns})
+
+
 def _table_batches(path: Path, kind: str, columns: list[str], text_column: str = "text") -> Iterator[pl.DataFrame]:
+    if kind == "jsonl" and starts_with_bom(path):
+        yield from _bom_jsonl_batches(path, columns, text_column)
+        return
     try:
         if kind == "csv":
             frame = pl.scan_csv(path, infer_schema=False, encoding="utf8")
@@ -115,7 +162,7 @@ def _decoded_lines(handle, problems: list[str]) -> Iterator[str]:
             return
 
 
-def locate_table_problem(path: Path, kind: str, text_column: str | None = None) -> str | None:
+def locate_table_problem(path: Path, kind: str, text_column: str | None = None, delimiter: str = ",") -> str | None:
     """The first line of a JSONL or CSV file that cannot be read, as "line N: why" (None if none is found).
 
     Called after a reader failed, whose own message rarely says where; a plain Python pass over the file.
@@ -126,34 +173,90 @@ def locate_table_problem(path: Path, kind: str, text_column: str | None = None) 
     try:
         with Path(path).open("rb") as handle:
             lines = _decoded_lines(handle, problems)
-            if kind == "jsonl":
-                for line_no, line in enumerate(lines, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        return f"line {line_no} is not valid JSON ({exc.msg}, column {exc.colno})"
-                    if not isinstance(record, dict):
-                        return f"line {line_no} is not a JSON object"
-                    value = record.get(text_column) if text_column else None
-                    if value is not None and not isinstance(value, str):
-                        return f"line {line_no}: {text_column!r} is a {type(value).__name__}, not a string"
-            else:
-                reader = csv.reader(lines, strict=True)
-                try:
-                    width = len(next(reader, []))
-                    for record in reader:
-                        if len(record) != width:
-                            return f"line {reader.line_num} has {len(record)} fields, the header has {width}"
-                except csv.Error as exc:
-                    return f"line {reader.line_num + 1}: {exc}"
+            found = _jsonl_problem(lines, text_column) if kind == "jsonl" else _csv_problem(lines, delimiter)
+            if found:
+                return found
     except OSError:
         return None
     return problems[0] if problems else None
 
 
+def _jsonl_problem(lines: Iterator[str], text_column: str | None) -> str | None:
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return f"line {line_no} is not valid JSON ({exc.msg}, column {exc.colno})"
+        if not isinstance(record, dict):
+            return f"line {line_no} is not a JSON object"
+        value = record.get(text_column) if text_column else None
+        if value is not None and not isinstance(value, str):
+            return f"line {line_no}: {text_column!r} is a {type(value).__name__}, not a string"
+    return None
+
+
+def _csv_problem(lines: Iterator[str], delimiter: str) -> str | None:
+    """The first ragged record or CSV syntax error. A quote left open swallows the lines after it, so the
+    reader only stumbles where that runs out (thousands of lines on): such a fault is reported at the line
+    where the quote opened."""
+    record_lines: list[str] = []  # the physical lines of the record being read
+
+    def remembered() -> Iterator[str]:
+        for line in lines:
+            record_lines.append(line)
+            yield line
+
+    reader = csv.reader(remembered(), strict=True, delimiter=delimiter)
+    start = 1  # line number of the record being read
+    try:
+        width = len(next(reader, []))
+        start, record_lines[:] = reader.line_num + 1, []
+        for record in reader:
+            if len(record) != width:
+                opened = _quote_opened_at(record_lines, start, delimiter)
+                if opened is not None:
+                    return (f"line {opened}: a quoted field opens there and runs on to line {reader.line_num}, where "
+                            f"the record has {len(record)} fields and the header {width} (a quote left open?)")
+                return f"line {reader.line_num} has {len(record)} fields, the header has {width}"
+            start, record_lines[:] = reader.line_num + 1, []
+    except csv.Error as exc:
+        opened = _quote_opened_at(record_lines, start, delimiter)
+        if opened is not None:
+            return f"line {opened}: a quoted field opens there and is not closed where it should be ({exc})"
+        return f"line {reader.line_num + 1}: {exc}"
+    return None
+
+
+def _quote_opened_at(record_lines: list[str], first_line: int, delimiter: str) -> int | None:
+    """The line on which the quoted field that first runs across a line break opened (None: none does)."""
+    inside, field_start, opened = False, True, first_line
+    for offset, line in enumerate(record_lines):
+        index = 0
+        while index < len(line):
+            char = line[index]
+            if inside and char == '"':
+                if line[index + 1 : index + 2] == '"':  # an escaped quote inside the field
+                    index += 2
+                    continue
+                inside = False
+            elif not inside and char == '"' and field_start:
+                inside, opened = True, first_line + offset
+            field_start = not inside and char == delimiter
+            index += 1
+        if inside:
+            return opened
+        field_start = True
+    return None
+
+
 def _table_columns(path: Path, kind: str) -> list[str]:
+    if kind == "jsonl" and starts_with_bom(path):
+        try:
+            return list(next(_bom_jsonl_records(path), {}))
+        except (ValueError, OSError) as exc:
+            raise _read_error(path, kind, exc) from None
     try:
         if kind == "csv":
             return pl.read_csv(path, n_rows=0, infer_schema=False).columns
@@ -167,6 +270,8 @@ def _table_columns(path: Path, kind: str) -> list[str]:
 
 
 def _text_dtype(path: Path, kind: str, column: str) -> pl.DataType | None:
+    if kind == "jsonl" and starts_with_bom(path):
+        return pl.String  # read as text line by line; validate_notes refuses a line whose note is not text
     try:
         if kind == "parquet":
             return pl.read_parquet_schema(path).get(column)

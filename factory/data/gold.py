@@ -33,6 +33,7 @@ from factory.data.rows import (
 )
 from factory.core.errors import FactoryError
 from factory.core.paths import DATA_DIR
+from factory.data.corpus import locate_table_problem
 from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
 from factory.data.store import utc_now
 from factory.data.taxonomy import Taxonomy
@@ -66,21 +67,34 @@ def read_records(path: Path) -> tuple[list[str], list[dict]]:
     if not path.is_file():
         raise FactoryError(f"gold file not found: {path}")
     suffix = path.suffix.lower()
+    separator = "\t" if suffix == ".tsv" else ","
     try:
         if suffix in (".csv", ".tsv"):
+            _refuse_broken_csv(path, separator)
             # Every cell as a string: a labels cell like "1,2" must not become a number.
-            frame = pl.read_csv(path, infer_schema=False, separator="\t" if suffix == ".tsv" else ",")
+            frame = pl.read_csv(path, infer_schema=False, separator=separator)
             return frame.columns, frame.to_dicts()
         if suffix in (".parquet", ".pq"):
             frame = pl.read_parquet(path)
             return frame.columns, frame.to_dicts()
     except pl.exceptions.NoDataError:
         raise FactoryError(f"gold file {path} is empty") from None
-    except Exception as exc:  # polars raises several error types for malformed files
-        raise FactoryError(f"cannot read {path}: {exc}") from None
+    except FactoryError:
+        raise
+    except Exception as exc:  # polars raises several error types (and pages of hints) for malformed files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FactoryError(f"cannot read {path}: {first}") from None
     if suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path)
     raise FactoryError(f"unsupported gold file type {suffix!r} ({path}); use .csv, .parquet or .jsonl")
+
+
+def _refuse_broken_csv(path: Path, separator: str) -> None:
+    """A ragged row or a quote left open, named by its line, before the table reader (whose message is a
+    page of hints without one) sees the file; gold files are small, so the extra pass costs little."""
+    problem = locate_table_problem(path, "csv", delimiter=separator)
+    if problem:
+        raise FactoryError(f"cannot read {path} as CSV: {problem}")
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[dict]]:

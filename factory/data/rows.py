@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.store import atomic_write_parquet, ensure_writable_dir
+from factory.data.store import atomic_write_parquet, ensure_writable_dir, shard_read_error
 from factory.data.taxonomy import Taxonomy
 
 CORE_COLUMNS = ("row_id", "source", "text", "labels")
@@ -101,6 +101,17 @@ def parquet_shards(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.parquet") if not p.name.startswith("."))
 
 
+def _shard_without(shards: list[Path], columns: list[str]) -> Path:
+    """The first shard that lacks one of `columns` (the folder's first shard when none can be told apart)."""
+    for shard in shards:
+        try:
+            if any(c not in pl.read_parquet_schema(shard) for c in columns):
+                return shard
+        except (pl.exceptions.PolarsError, OSError):
+            return shard
+    return shards[0]
+
+
 def load_contract_dataset(folder: Path, role: str, taxonomy: Taxonomy, cache_dir: Path | None = None):
     """Load a folder of contract shards with `datasets`, keep the core columns, validate the labels.
 
@@ -124,18 +135,23 @@ def load_contract_dataset(folder: Path, role: str, taxonomy: Taxonomy, cache_dir
             split="train",
             cache_dir=str(cache_dir) if cache_dir else None,
         )
-    except Exception as exc:  # pyarrow/datasets raise many types for unreadable files
-        raise FactoryError(f"cannot read {role} Parquet in {folder}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow/datasets raise many types for unreadable files
+        raise shard_read_error(shards, exc) from None
     missing = [c for c in CORE_COLUMNS if c not in ds.column_names]
     if missing:
-        raise FactoryError(f"{folder}: missing contract column(s) {', '.join(missing)} (see docs/data-contract.md)")
+        raise FactoryError(f"{_shard_without(shards, missing)}: missing contract column(s) {', '.join(missing)} "
+                           "(see docs/data-contract.md)")
     ds = ds.select_columns(list(CORE_COLUMNS))
-    ds = ds.cast(datasets.Features({
-        "row_id": datasets.Value("large_string"),
-        "source": datasets.Value("large_string"),
-        "text": datasets.Value("large_string"),
-        "labels": datasets.LargeList(datasets.Value("large_string")),
-    }))
+    try:
+        ds = ds.cast(datasets.Features({
+            "row_id": datasets.Value("large_string"),
+            "source": datasets.Value("large_string"),
+            "text": datasets.Value("large_string"),
+            "labels": datasets.LargeList(datasets.Value("large_string")),
+        }))
+    except Exception as exc:  # noqa: BLE001 - arrow cast errors: a contract column of another type
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise FactoryError(f"{folder}: a contract column has the wrong type ({reason}); see docs/data-contract.md") from None
     wrong_source = sorted({s for s in ds["source"] if s != role})
     if wrong_source:
         raise FactoryError(f"{folder} was given as {role} but holds rows with source {', '.join(map(repr, wrong_source))}")

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import polars as pl
+
 from factory.core.errors import FactoryError
 from factory.core.paths import RUNS_DIR
 from factory.data.gold import GOLD_WRITER
@@ -125,6 +127,17 @@ def release_run_locks() -> None:
     for handle in list(_HELD_LOCKS):
         handle.close()
     _HELD_LOCKS.clear()
+
+
+def lock_for_reading(folder: Path):
+    """Hold the run lock while a command reads a run without writing it (export), so no stage adds rows
+    meanwhile; the handle must be kept until the reading is done. A run folder this process cannot write
+    in (a read-only mount, another user's run) cannot get new rows either: it is read without the lock."""
+    folder = Path(folder)
+    load_manifest(folder, refuse_foreign=True)
+    if not os.access(folder, os.W_OK):
+        return None
+    return _lock_run_folder(folder)
 
 
 def _lock_run_folder(folder: Path):
@@ -291,6 +304,11 @@ def _run_entries(folder: Path) -> list[dict]:
 _PRODUCERS = {"silver": "label", "bronze": "synthesize", "bronze_requests": "synthesize", "check": "check",
               "consistency": "consistency", "dedup": "dedup", "phi": "check-phi", "review": "review"}
 _JSON_OBJECTS = {MANIFEST, "scan.json", "summary.json"}
+# The key columns a resume reads from every shard of a run folder (side tables: the judged row_id): a shard
+# with the right name but without them is damaged (the stage that resumes would stop on it).
+_SHARD_COLUMNS = {"silver": ("row_id",), "bronze": ("row_id", "request_key"), "bronze_requests": ("request_key",),
+                  "failed": (), "silver_check": ("row_id", "check_key"), "bronze_check": ("row_id", "check_key"),
+                  "silver_consistency": ("row_id", "consistency_key")}
 
 
 def producer_of(folder_name: str) -> str | None:
@@ -318,9 +336,27 @@ def check_run(folder: Path) -> tuple[int, list[tuple[str, str]]]:
             continue
         checked += 1
         reason = parquet_problem(path) if path.suffix == ".parquet" else _json_problem(path, rel)
+        if reason is None and path.suffix == ".parquet" and len(rel.parts) == 2 and DATASET_FOLDER.match(rel.parts[0]):
+            reason = _shard_columns_problem(path)
         if reason:
             problems.append((rel.as_posix(), reason))
     return checked, problems
+
+
+def _shard_columns_problem(path: Path) -> str | None:
+    """Why a readable shard of a dataset folder is still not one the factory can use: a column its readers
+    need is missing (a file of another tool given a shard's name)."""
+    folder = path.parent.name
+    required = _SHARD_COLUMNS.get(folder, ("row_id",))
+    try:
+        columns = list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:  # it was read in full a moment ago: a race, reported
+        return f"cannot read its columns ({type(exc).__name__})"
+    missing = [c for c in required if c not in columns]
+    if missing:
+        return (f"missing column(s) {', '.join(missing)}: not a {folder} shard of this factory "
+                f"(it has {', '.join(columns[:6]) or 'no columns'}{' ...' if len(columns) > 6 else ''})")
+    return None
 
 
 def _foreign_in_datasets(folder: Path) -> list[tuple[str, str]]:

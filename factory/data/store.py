@@ -210,6 +210,11 @@ def _locate(paths: list[Path], read_one, exc: BaseException) -> FactoryError:
     return damaged_file_error(paths[0].parent / "part-*.parquet", exc)
 
 
+def shard_read_error(paths: list[Path], exc: BaseException) -> FactoryError:
+    """One error line naming the shard (and its fault) that made another reader (`datasets`) fail on a folder."""
+    return _locate(paths, pl.read_parquet, exc)
+
+
 def read_shard(path: Path) -> pl.DataFrame:
     """One Parquet file, or one error line naming it."""
     try:

@@ -101,7 +101,7 @@ def _category(raw: object, where: str) -> Category:
     definition = raw.get("definition")
     if not isinstance(definition, str) or not definition.strip():
         raise FactoryError(f"{where} ({cid}): definition must be a non-empty string")
-    name = raw.get("name") or cid
+    name = _text_field(raw, "name", where, cid)
     examples = raw.get("examples", [])
     if not isinstance(examples, list) or not all(isinstance(e, str) and e.strip() for e in examples):
         raise FactoryError(f"{where} ({cid}): examples must be a list of non-empty strings")
@@ -109,6 +109,18 @@ def _category(raw: object, where: str) -> Category:
     if not isinstance(choice, str) or not _ID_PATTERN.match(choice):
         raise FactoryError(f"{where} ({cid}): choice {choice!r} must be lower_snake_case (a-z, 0-9, _)")
     return Category(cid, str(name), definition.strip(), tuple(examples), "" if choice == cid else choice)
+
+
+def _text_field(raw: dict, key: str, where: str, default: str) -> str:
+    """A name-like field: text (or a number, as a version often is); an object or list there is a mistake
+    that would otherwise be printed into every prompt and report."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return str(value)
+    kind = {dict: "an object", list: "a list", bool: "true/false"}.get(type(value), type(value).__name__)
+    raise FactoryError(f"{where}: {key} must be a string, got {kind}")
 
 
 def _attributes(raw: object, where: str) -> dict[str, list[str]]:
@@ -142,8 +154,8 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
     if isinstance(none_weight, bool) or not isinstance(none_weight, (int, float)) or not 0 < none_weight <= 100:
         raise FactoryError(f"{where}: none_weight must be a number above 0 (at most 100), got {none_weight!r}")
     return Taxonomy(
-        name=str(data.get("name", "taxonomy")),
-        version=str(data.get("version", "0")),
+        name=_text_field(data, "name", where, "taxonomy"),
+        version=_text_field(data, "version", where, "0"),
         categories=categories,
         none=none,
         generation_attributes=_attributes(data.get("generation_attributes"), f"{where}: generation_attributes"),
@@ -157,7 +169,7 @@ def parse_taxonomy(data: object, path: Path | None = None) -> Taxonomy:
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     path = Path(path) if path else DEFAULT_TAXONOMY
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not an error
     except FileNotFoundError:
         raise FactoryError(f"taxonomy file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

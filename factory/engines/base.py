@@ -141,6 +141,12 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the model (processes, memory). Safe to call twice."""
 
+    def stop_now(self) -> None:
+        """Release the model at once on an interrupt (Ctrl-C, SIGTERM): work in flight is dropped, not finished,
+        and processes are killed rather than waited for; a service manager kills a command that takes more
+        than a few seconds to stop. Committed rows are on disk already. Safe after close()."""
+        self.close()
+
     def __enter__(self) -> Engine:
         return self
 

@@ -152,6 +152,15 @@ class ReplicaPool(EnginePool):
     def workers_used(self) -> list[str]:
         return [f"replica-{index}" for index in sorted(self._used)]
 
+    def stop_now(self) -> None:
+        # A replica busy with a batch reads its pipe only when the batch is done: kill it instead (its own
+        # engine processes die with it, factory/core/lifetime.py).
+        workers, self.workers = getattr(self, "workers", []), []
+        for _, process, _ in workers:
+            process.kill()
+        for _, process, _ in workers:
+            process.join(timeout=5)
+
     def close(self) -> None:
         workers, self.workers = getattr(self, "workers", []), []
         for _, process, conn in workers:

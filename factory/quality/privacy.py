@@ -20,7 +20,6 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.core.paths import PROJECT_ROOT
 from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
 from factory.data.reviews import consensus, current_decisions
 from factory.data.side_tables import SideTable, text_sha256
@@ -78,7 +77,7 @@ def _gold_texts(path: Path):
         elif path.suffix.lower() == ".parquet":
             frame = pl.read_parquet(path)
         elif path.suffix.lower() in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path)
+            frame = _jsonl_frame(path)
         else:
             raise FactoryError(f"unsupported gold file {path}: use a folder of Parquet shards, .parquet or .jsonl")
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -87,6 +86,15 @@ def _gold_texts(path: Path):
     if "text" not in frame.columns:
         raise FactoryError(f"gold {path} has no 'text' column; columns: {', '.join(frame.columns)}")
     return (t for t in frame.get_column("text").cast(pl.String).to_list() if t)
+
+
+def _jsonl_frame(path: Path) -> pl.DataFrame:
+    """A JSONL gold file read line by line, as `gold import` reads it: a broken line is named, a BOM is fine."""
+    from factory.data.gold import read_records
+
+    columns, records = read_records(path)
+    return pl.DataFrame({c: [None if r.get(c) is None else str(r.get(c)) for r in records] for c in columns},
+                        schema={c: pl.String for c in columns})
 
 
 def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text_column: str, chars: int = 0):
@@ -289,18 +297,17 @@ def _datacard(exported: pl.DataFrame, scanned: pl.DataFrame, scan: dict, license
     return "\n".join(lines)
 
 
-RECALL_TABLE = PROJECT_ROOT / "docs" / "phi_recall.md"  # measured by factory/quality/phi_eval.py (README)
-
-
 def _measured_recall() -> list[str]:
-    """The scanner's recall per HIPAA kind on the project's planted and held-out sets, as measured."""
+    """The scanner's recall per HIPAA kind on the project's planted sets, from the file phi_eval wrote
+    (docs/phi_recall.json; tests/quality/test_phi_recall.py fails when it no longer matches the scanner)."""
+    from factory.quality.phi_eval import RECALL_FILE, recall_markdown
+
     try:
-        text = RECALL_TABLE.read_text(encoding="utf-8")
-    except OSError:
-        return ["- Measured recall of the scan: see the factory's README (PHI gate: measured recall)."]
-    table = [line for line in text.splitlines() if line.startswith("|")]
+        document = json.loads(RECALL_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["- Measured recall of the scan: see the factory's README (Privacy: measured recall per HIPAA kind)."]
     return ["", "Measured recall of this scan per HIPAA kind, on sentences with planted identifiers written for the",
-            "factory (not patient data; `python -m factory.quality.phi_eval`):", "", *table, ""]
+            "factory (not patient data; `python -m factory.quality.phi_eval`):", "", *recall_markdown(document), ""]
 
 
 def _overlap_line(scan: dict) -> str:
@@ -337,12 +344,12 @@ def _refuse_out_inside_datasets(run_dir: Path, out: Path) -> None:
 def export_bundle(run_dir: Path, out: Path, license_text: str, replace: bool = False) -> tuple[int, int]:
     """Write the bundle; return (rows exported, rows scanned). With `replace`, a bundle that `export` wrote
     earlier at `out` is replaced whole (the new one is built beside it, then swapped in)."""
-    from factory.data.run_folder import Run
+    from factory.data.run_folder import lock_for_reading
 
     _refuse_out_inside_datasets(run_dir, out)
     check_output_folder(out, EXPORT_WRITER, replace)  # before anything is read
     bronze = _load_bronze(run_dir)
-    Run.open(run_dir)  # the run lock: bronze cannot grow while we export
+    held = lock_for_reading(run_dir)  # noqa: F841 - the run lock, kept until we return: bronze cannot grow meanwhile
     bronze = _load_bronze(run_dir)
     joined = phi_status(run_dir, bronze)
     passing = joined.filter(pl.col("phi_status") == "pass")

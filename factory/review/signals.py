@@ -52,7 +52,6 @@ def fit_gold_classifier(gold_dir: Path, taxonomy: Taxonomy, seed: int = 0) -> tu
     from factory.data.gold import load_gold
     from factory.data.split import load_or_create_split
     from factory.data.rows import parquet_shards
-    from factory.trainer.classifiers import build_model, target_matrix
 
     gold_dir = Path(gold_dir)
     if not gold_dir.is_dir() or not parquet_shards(gold_dir):
@@ -63,11 +62,18 @@ def fit_gold_classifier(gold_dir: Path, taxonomy: Taxonomy, seed: int = 0) -> tu
     except (FactoryError, OSError) as exc:
         return None, "its gold has no usable train split", f"gold in {gold_dir} has no usable train split ({exc})"
     train = rows.subset(split.train_indices(rows))
+    where = f"{CLASSIFIER_FAMILY} classifier fitted on {len(train)} gold train sentences of {gold_dir}"
+    return fit_classifier(train.texts, train.labels, taxonomy, seed), "", where
+
+
+def fit_classifier(texts: list[str], labels: list[list[str]], taxonomy: Taxonomy, seed: int = 0) -> Classifier:
+    """The why-here classifier fitted on these sentences (the review simulation refits it as rows are reviewed)."""
+    from factory.trainer.classifiers import build_model, target_matrix
+
     ids = taxonomy.category_ids
     model = build_model(CLASSIFIER_FAMILY, ids, seed)
-    model.fit(train.texts, target_matrix(train.labels, ids))
-    where = f"{CLASSIFIER_FAMILY} classifier fitted on {len(train)} gold train sentences of {gold_dir}"
-    return Classifier(model, ids, model.thresholds()[:len(ids)], len(train)), "", where
+    model.fit(texts, target_matrix(labels, ids))
+    return Classifier(model, ids, model.thresholds()[:len(ids)], len(texts))
 
 
 @dataclass

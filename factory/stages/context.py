@@ -69,13 +69,18 @@ class StageContext:
     def __enter__(self) -> StageContext:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(interrupted=kind is not None and issubclass(kind, KeyboardInterrupt))
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Release the engine; on an interrupt (Ctrl-C, SIGTERM) at once, so the command exits within the
+        grace period a service manager gives it."""
         if self._engine is not None:
             self.workers_used = self._engine.workers_used()
-            self._engine.close()
+            if interrupted:
+                self._engine.stop_now()
+            else:
+                self._engine.close()
             self._engine = None
 
     def identity(self, prompt_hash: str, schema_hash: str, taxonomy_hash: str) -> dict:

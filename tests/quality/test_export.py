@@ -234,3 +234,4 @@ def test_the_data_card_carries_the_measured_recall_per_hipaa_kind(tmp_path):
     card = (tmp_path / "share" / "DATACARD.md").read_text()
     assert "Measured recall of this scan per HIPAA kind" in card
     assert "| DEVICE_ID |" in card and "| VEHICLE_ID |" in card and "all identifiers" in card
+    assert "| BIOMETRIC |" in card and "| PHOTO |" in card and "| UNIQUE_ID |" in card  # kinds only set d plants

@@ -148,7 +148,7 @@ def start_server(run: Path, *args: str) -> Server:
         process.kill()
         raise AssertionError(f"no URL from the review server: {line!r} {process.stderr.read()[-2000:]}")
     server = Server(process, line.strip())
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a wait, not a speed claim: generous, so a loaded machine cannot fail it
     while True:  # uvicorn accepts once its loop runs
         try:
             urllib.request.urlopen(server.base + "/favicon.ico", timeout=2)

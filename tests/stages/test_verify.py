@@ -84,30 +84,19 @@ def test_missing_verdicts_are_an_error_for_filters(notes_dir, taxonomy, make_con
         rejected_row_ids(run, "silver")
 
 
-# --------------------------------------------------------------------------- the real engine, started once
+# --------------------------------------------------------------------------- the real engine, started once a session
 
 SENTENCES = ["She keeps forgetting where she parked the car.", "MoCA today was 19/30.", "Lungs are clear."]
 
 
-@pytest.fixture(scope="module")
-def real_engine():
-    """vLLM on CPU with the embedded model, started once for this module (about a minute)."""
-    from factory.engines import load_engine
-    from factory.engines.base import EngineConfig
-    from factory.engines.model_ref import prepare_embedded_model
-
-    engine = load_engine("vllm", EngineConfig(model_path=str(prepare_embedded_model()), enforce_eager=True, batch_size=16))
-    yield engine
-    engine.close()
-
-
 @pytest.mark.engine
-def test_real_engine_verifier_and_logprobs(real_engine, notes_dir, taxonomy, make_context, tmp_path):
+def test_real_engine_verifier_and_logprobs(vllm_engine, notes_dir, taxonomy, make_context, tmp_path):
     """The verifier through vLLM on a few rows: schema-valid verdicts in the side table; and the optional
     log-probabilities that per-category and self-consistency read come back from vLLM."""
     from factory.engines.base import Request, Sampling
     from factory.stages.strategies import PerCategoryStrategy, answer_schema, yes_probability
 
+    real_engine = vllm_engine  # the session's one in-process vLLM engine (tests/conftest.py)
     run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
     ctx = make_context(real_engine, out=run, sampling=Sampling(temperature=0.0, max_tokens=96))
     stats = run_check(run, "silver", taxonomy, ctx, limit=3)
