@@ -329,14 +329,19 @@ _PATTERNS: list[tuple[str, str, int, int]] = [
 _COMPILED = [(kind, regex.compile(pattern, flags), group) for kind, pattern, flags, group in _PATTERNS]
 
 
-def pattern_spans(sentence: str) -> list[Span]:
+def _compiled_spans(compiled: list, sentence: str) -> list[Span]:
+    """Spans of (kind, pattern, group) rules; a group that did not take part falls back to the whole match."""
     spans = []
-    for kind, pattern, group in _COMPILED:
+    for kind, pattern, group in compiled:
         for m in pattern.finditer(sentence):
             g = group if m.group(group) is not None else 0
             if m.end(g) > m.start(g):
                 spans.append((kind, m.start(g), m.end(g)))
     return spans
+
+
+def pattern_spans(sentence: str) -> list[Span]:
+    return _compiled_spans(_COMPILED, sentence)
 
 
 # ------------------------------------------------ nicknames, day-of-month dates, licences, codes and files
@@ -454,7 +459,7 @@ _KIN = (r"(?:son|daughter|wife|husband|mother|father|mom|mum|dad|sister|brother|
         r"(?:son|daughter|brother|sister|mother|father)-in-law|grandmother|grandfather|aide|roommate|fianc[eé]e?)")
 _NAME_WORD = r"\p{Lu}(?:[\p{Ll}\p{M}'’-]+|[ªº]\.?|\.)"
 
-_FRESH_E_PATTERNS: list[tuple[str, str, int, int]] = [
+_DICTATION_AND_POSTAL_PATTERNS: list[tuple[str, str, int, int]] = [
     # "the fourteenth of february twenty twenty four": an ordinal word, "of", a month in any case, a year
     ("date", rf"(?i)\b(?:the[ \t]+)?{_ORDINAL_WORD}[ \t]+(?:day[ \t]+)?of[ \t]+{_MONTH_FULL}\b\.?"
              rf"(?:,?[ \t]+(?:{_YEAR}\b|{_SPELLED_YEAR}\b))?", 0, 0),
@@ -488,22 +493,17 @@ _FRESH_E_PATTERNS: list[tuple[str, str, int, int]] = [
     # names after Spanish (and other) honorifics, with ordinal abbreviations and accents: "Sra. Inés Mª Castañeda"
     ("name", rf"\b(?:Sra|Srta|Sr|Dña|Doña|Don|Dra|Mme|Mlle|Frau|Herr)\.?[ \t]+({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}})", 0, 1),
 ]
-_FRESH_E_COMPILED = [(kind, regex.compile(pattern, flags), group) for kind, pattern, flags, group in _FRESH_E_PATTERNS]
+_DICTATION_AND_POSTAL_COMPILED = [(kind, regex.compile(pattern, flags), group) for kind, pattern, flags, group in _DICTATION_AND_POSTAL_PATTERNS]
 
 
-def fresh_e_spans(sentence: str) -> list[Span]:
-    spans = []
-    for kind, pattern, group in _FRESH_E_COMPILED:
-        for m in pattern.finditer(sentence):
-            if m.end(group) > m.start(group):
-                spans.append((kind, m.start(group), m.end(group)))
-    return spans
+def dictation_and_postal_spans(sentence: str) -> list[Span]:
+    return _compiled_spans(_DICTATION_AND_POSTAL_COMPILED, sentence)
 
 
 RULES: list[Callable[[str], list[Span]]] = [
     other_script_spans, accented_name_spans, initials_spans, intersection_spans, partial_number_spans,
     spelled_digit_spans, pattern_spans, nickname_spans, event_day_spans, licence_spans, hash_id_spans,
-    image_file_spans, study_id_spans, fresh_e_spans,
+    image_file_spans, study_id_spans, dictation_and_postal_spans,
 ]
 
 
