@@ -16,7 +16,10 @@ Measured:
   ratio of their seconds, measured side by side in one run, is ~2 for twice the text when splitting is
   linear), of a line without spaces or punctuation, and validate_notes' cheap pass over a 50,001-row table
   broken at its last row. The tests count the splitter's work (tests/data/test_corpus_hardening.py); the
-  seconds live here.
+  seconds live here;
+- how fast `bin/generate label` with vLLM stops on SIGTERM once it has committed a shard (`vllm sigterm stop`:
+  seconds from the signal to the exit; a service manager kills a command that takes more than a few
+  seconds). tests/core/test_engine_processes.py checks what the stop leaves behind, not how long it took.
 On a CUDA machine the same run reports the GPU and, with --bandwidth-gbs, the memory-bandwidth bound of
 single-stream decoding (bandwidth / bytes of weights read per token).
 """
@@ -467,6 +470,43 @@ def child_corpus(spec: dict) -> list[dict]:
     return rows
 
 
+def child_sigterm(spec: dict) -> list[dict]:
+    """Seconds from SIGTERM to exit of `bin/generate label` with vLLM, sent once its first shard is committed."""
+    import signal
+
+    import polars as pl
+
+    work = Path(tempfile.mkdtemp(prefix="sigterm-", dir=spec["work"]))
+    notes, out = work / "notes.parquet", work / "run"
+    pl.DataFrame({"text": synthetic_notes(spec["sentences"])}).write_parquet(notes)
+    entry = spec.get("entry") or str(PROJECT_ROOT / "bin" / "generate")  # tests pass a model-free entry point
+    command = [sys.executable, entry, "label", "--notes", str(notes), "--out", str(out), "--shard-size", "1",
+               "--enforce-eager", "--max-tokens", str(spec["max_tokens"]),
+               *(["--model", spec["model"]] if spec.get("model") else []), *(["--engine", spec["engine"]] if spec.get("engine") else [])]
+    config = "vllm sigterm stop"
+    with (work / "stderr").open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    try:
+        deadline = time.monotonic() + spec.get("timeout", 900)
+        while process.poll() is None and time.monotonic() < deadline and not list(out.glob("silver/part-*.parquet")):
+            time.sleep(0.05)
+        if process.poll() is not None or time.monotonic() >= deadline:
+            return [{"config": config, "ok": False, "error": "the run ended (or timed out) before its first shard"}]
+        started = time.perf_counter()
+        os.kill(process.pid, signal.SIGTERM)
+        code = process.wait(timeout=120)
+        seconds = time.perf_counter() - started
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything of it still running: the bench goes on without it
+        except (ProcessLookupError, PermissionError):
+            pass
+    shards = sorted(out.glob("silver/part-*.parquet"))
+    kept = pl.read_parquet(shards).height if shards else 0
+    return [{"config": config, "n": kept, "seconds": round(seconds, 2), "exit_code": code,
+             "note": f"SIGTERM to exit (code {code}); {kept} committed rows kept"}]
+
+
 # ---------------------------------------------------------------- the parent: plan, run, report
 
 def plan(args, cuda: bool = False) -> list[dict]:
@@ -489,6 +529,8 @@ def plan(args, cuda: bool = False) -> list[dict]:
          "single": min(args.single, max(1, transformers_n // 4))},
         *({**common, "kind": "memory", "sentences": n, "memory_engine": args.memory_engine, "batch_size": 64}
           for n in args.memory_sizes),
+        # SIGTERM once the first shard is committed: how long the stop takes (the kill test checks what it leaves)
+        {**vllm, "kind": "sigterm", "label": "vllm sigterm stop", "sentences": args.sentences},
         # no model: the notes reader's own CPU work, each size in one child so their ratio shares one load
         {**common, "kind": "corpus", "label": "corpus split", "sentences": None, "split_mb": args.split_mb,
          "blob_mb": args.blob_mb},
@@ -548,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         spec = json.loads(args.child)
         child = {"engine": child_engine, "path": child_label_path, "memory": child_memory,
-                 "corpus": child_corpus}[spec["kind"]]
+                 "corpus": child_corpus, "sigterm": child_sigterm}[spec["kind"]]
         rows = child(spec)
         args.result.write_text(json.dumps(rows))
         return 0

@@ -8,6 +8,7 @@ from factory.bench import (
     PeakRSS,
     bandwidth_bound,
     child_corpus,
+    child_sigterm,
     format_table,
     parse_args,
     plan,
@@ -101,6 +102,20 @@ def test_the_corpus_configuration_splits_side_by_side_and_finds_the_broken_row(t
     specs = plan(parse_args(["--model", "/m", "--split-mb", "1,2,4"]))
     assert [(s["split_mb"], s["blob_mb"]) for s in specs if s["kind"] == "corpus"] == [([1.0, 2.0, 4.0], 3.0)]
     assert not [s for s in plan(parse_args(["--model", "/m", "--skip", "corpus"])) if s["kind"] == "corpus"]
+
+
+def test_the_sigterm_configuration_times_a_stop_after_the_first_shard(tmp_path, monkeypatch):
+    """Run here with the kill test's model-free slow engine (tests/core/kill_entry.py); bin/bench runs vLLM."""
+    monkeypatch.setenv("FACTORY_SLOW_ENGINE_DELAY", "0.3")  # 60 sentences take ~6 s: the signal lands mid-run
+    (row,) = child_sigterm({"work": str(tmp_path), "sentences": 60, "max_tokens": 64, "model": None,
+                            "entry": str(ROOT / "tests" / "core" / "kill_entry.py"),
+                            "engine": "tests.core.slow_engine:SlowEngine"})
+    assert row.get("ok", True), row
+    assert row["config"] == "vllm sigterm stop" and row["exit_code"] == 130 and 0 < row["n"] < 60
+    assert row["seconds"] >= 0  # measured, never judged: bin/bench prints it
+    specs = [s for s in plan(parse_args(["--model", "/m"])) if s["kind"] == "sigterm"]
+    assert [s["label"] for s in specs] == ["vllm sigterm stop"]
+    assert not [s for s in plan(parse_args(["--model", "/m", "--skip", "vllm"])) if s["kind"] == "sigterm"]
 
 
 def test_split_ratios_compare_each_size_with_the_smallest():

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import polars as pl
 import pytest
@@ -242,10 +241,8 @@ def test_a_recipe_value_that_looks_like_an_option_is_refused(tmp_path, value):
 def test_a_named_pipe_as_an_input_file_is_refused_at_once(tmp_path):
     fifo = tmp_path / "notes.txt"
     os.mkfifo(fifo)
-    started = time.monotonic()
-    result = generate("label", "--notes", fifo, "--out", tmp_path / "run", timeout=120)
+    result = generate("label", "--notes", fifo, "--out", tmp_path / "run", timeout=120)  # a hang fails on the timeout
     assert_refused(result, "named pipe")
-    assert time.monotonic() - started < 60
     for args in (["gold", "import", fifo], ["schemas", "--taxonomy", fifo], ["run", fifo]):
         assert_refused(run(*args), "named pipe")
 

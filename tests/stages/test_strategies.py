@@ -259,6 +259,21 @@ def test_combination_weights_are_chosen_on_the_tuning_gold_not_the_scored_one(ta
         evaluate_strategies(scored, ["embedding+json"], taxonomy, None, tune=True)
 
 
+def test_the_tuning_grids_micro_f1_is_the_reports_micro_f1(taxonomy):
+    """tune_combination scores each grid point with a count-only micro-F1; it must equal score_against_gold's."""
+    from factory.quality.strategy_eval import _micro_f1, score_against_gold
+
+    rng = np.random.default_rng(1)
+    cats = [*taxonomy.category_ids, taxonomy.none.id]
+    gold = [list(map(str, rng.choice(cats, size=rng.integers(1, 3), replace=False))) for _ in range(40)]
+    for _ in range(20):
+        predicted = [None if rng.random() < 0.1 else list(map(str, rng.choice(cats, size=rng.integers(0, 3), replace=False)))
+                     for _ in gold]
+        labelled = [Labelled(p, {}) for p in predicted]
+        assert _micro_f1(labelled, gold, taxonomy) == score_against_gold(predicted, gold, taxonomy)["micro_f1"]
+    assert _micro_f1([Labelled(["none"], {})] * 3, [["none"]] * 3, taxonomy) == 0.0  # no positives: 0, as sklearn's
+
+
 def test_checker_agreement_counts_gold_labels_accepted_and_wrong_labels_rejected(taxonomy, make_context):
     from factory.quality.strategy_eval import evaluate_checker
 
