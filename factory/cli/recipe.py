@@ -2,69 +2,49 @@
 
 Each `[[stage]]` names a command (`label`, `synthesize`, `check`, `consistency`, `dedup`, `check-phi`,
 `export`, `gold import`, `compare`, `quality`, ...) and sets its options by their long names
-(`per_category = 20` for `--per-category 20`; a positional argument by its name). Every option of a
-command is a recipe key: the keys are read from the command itself, so they cannot drift apart. Values
-may use `{run}`, the run folder set in `[run] folder` (or by `--folder`). Every stage is resumable, so
-a recipe that stopped is rerun as it is and continues where it stopped.
+(`per_category = 20` for `--per-category 20`; a positional argument by its name). The keys are the
+command's spec fields (factory/core/specs.py), so they cannot drift from the flags. Values may use
+`{run}`, the run folder set in `[run] folder` (or by `--folder`). Every stage is resumable, so a recipe
+that stopped is rerun as it is and continues where it stopped.
 
-The whole recipe is validated (pydantic models built from the commands' options) before the first
-stage starts: an unknown key or a wrong type is one `error:` line naming the stage, the key and the
-keys allowed.
+Before the first stage starts, every stage is validated into its spec (an unknown key, a wrong type or a
+missing one is one `error:` line naming the stage and the key), and the stage graph is checked: a stage
+that reads a dataset (gold, silver, bronze) that no earlier stage makes and that is not already there is
+refused. Stages then run in this process, each through its command with the recipe's values (click checks
+them as it checks a command line: ranges, paths).
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional
 
 import click
 import pydantic
 
-from factory.cli.options import OutFolder, RegularFile
+from factory.cli.options import ALIAS, command
 from factory.core.errors import FactoryError
 from factory.core.progress import console
-from factory.data.run_folder import release_run_locks
+from factory.core.specs import RecipeSpec, Spec, opt_of, recipe_key, same_path
 from factory.engines.warm import keep_warm
 
 
-def option_key(param: click.Parameter) -> str:
-    """The recipe key of an option: its long flag without dashes, with underscores (`--per-category` ->
-    `per_category`); an argument's key is its name."""
-    if isinstance(param, click.Option):
-        longs = [o for o in param.opts if o.startswith("--")]
-        return (longs[0] if longs else param.opts[0]).lstrip("-").replace("-", "_")
-    return param.name
+def recipe_keys(spec: type[Spec]) -> dict[str, str]:
+    """Recipe key -> the click parameter that takes it: every flag's key (older names included, which
+    print their deprecation note when used), and an argument's name."""
+    keys = {}
+    for name, field in spec.model_fields.items():
+        opt = opt_of(field)
+        keys[name if opt.argument else recipe_key(opt.long(name))] = name
+        for alias in opt.aliases:
+            keys[recipe_key(alias)] = f"{name}{ALIAS}{recipe_key(alias)}"
+        for also in opt.also:
+            keys[recipe_key(also)] = name
+    return keys
 
 
-def _python_type(param: click.Parameter) -> Any:
-    kind = param.type
-    if isinstance(param, click.Option) and param.is_flag and not param.count:
-        base: Any = bool
-    elif isinstance(kind, click.Choice):
-        base = Literal[tuple(kind.choices)]
-    elif isinstance(kind, (click.IntRange,)) or kind is click.INT:
-        base = int
-    elif isinstance(kind, click.FloatRange) or kind is click.FLOAT:
-        base = float
-    else:
-        base = str
-    if getattr(param, "multiple", False) or (param.nargs not in (1, None) and not isinstance(param, click.Option)):
-        base = list[base]
-    return Optional[base]
-
-
-def recipe_parameters(command: click.Command) -> dict[str, click.Parameter]:
-    return {option_key(p): p for p in command.params
-            if not (isinstance(p, click.Option) and (p.hidden or p.name in ("help", "version")))}
-
-
-def stage_model(name: str, command: click.Command) -> type[pydantic.BaseModel]:
-    """A pydantic model whose fields are exactly the command's recipe keys (plus `command`)."""
-    fields = {key: (_python_type(p), None) for key, p in recipe_parameters(command).items()}
-    return pydantic.create_model(f"Stage_{name.replace(' ', '_').replace('-', '_')}",
-                                 __config__=pydantic.ConfigDict(extra="forbid", strict=False),
-                                 command=(str, ...), **fields)
+def recipe_parameters(command: click.Command) -> dict[str, str]:
+    return recipe_keys(command.spec)
 
 
 def resolve_command(group: click.Group, name: str) -> click.Command:
@@ -73,8 +53,7 @@ def resolve_command(group: click.Group, name: str) -> click.Command:
     ctx = click.Context(group)
     for part in name.split():
         if not isinstance(command, click.Group) or (command := command.get_command(ctx, part)) is None:
-            known = ", ".join(_runnable(group))
-            raise FactoryError(f"recipe: unknown command {name!r}; known: {known}")
+            raise FactoryError(f"recipe: unknown command {name!r}; known: {', '.join(_runnable(group))}")
     if name.split() == ["run"]:  # a recipe that runs recipes would run this one's stages from within a stage
         raise FactoryError(f"recipe: a stage cannot be {name!r} (recipes do not nest); known: "
                            f"{', '.join(_runnable(group))}")
@@ -98,18 +77,24 @@ def _runnable(group: click.Group) -> list[str]:
     return names
 
 
-def _one_line(stage: int, name: str, error: pydantic.ValidationError, allowed: list[str]) -> str:
+def _one_line(stage: int, name: str, error: pydantic.ValidationError, fields: dict[str, str]) -> str:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    if first["type"] == "extra_forbidden":
-        return f"recipe stage {stage} ({name}): unknown key {key!r}; allowed: {', '.join(sorted(allowed))}"
+    field = str(first["loc"][0]) if first["loc"] else ""
+    key = next((k for k, f in fields.items() if f == field), field)
     if first["type"] == "missing":
         return f"recipe stage {stage} ({name}): missing key {key!r}"
     return f"recipe stage {stage} ({name}): key {key!r}: {first['msg']}"
 
 
-def load_recipe(path: Path, group: click.Group, folder: str | None = None) -> list[tuple[str, click.Command, dict]]:
-    """[(command name, command, options)] for every stage, validated before anything runs."""
+class Stage:
+    """One validated stage: its command, the values by click parameter, and its spec (for the graph)."""
+
+    def __init__(self, name: str, command: click.Command, values: dict, spec: Spec):
+        self.name, self.command, self.values, self.spec = name, command, values, spec
+
+
+def load_recipe(path: Path, group: click.Group, folder: str | None = None) -> list[Stage]:
+    """Every stage, validated into its spec, and the stage graph checked, before anything runs."""
     try:
         recipe = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is not an error
     except FileNotFoundError:
@@ -134,86 +119,93 @@ def load_recipe(path: Path, group: click.Group, folder: str | None = None) -> li
             raise FactoryError(f"recipe stage {number}: every [[stage]] needs command = \"...\"")
         name = raw["command"]
         command = resolve_command(group, name)
-        model = stage_model(name, command)
+        keys = recipe_keys(command.spec)
+        values = {}
+        for key, value in raw.items():
+            if key == "command":
+                continue
+            if key not in keys:
+                allowed = ", ".join(sorted(k for k, f in keys.items() if ALIAS not in f))
+                raise FactoryError(f"recipe stage {number} ({name}): unknown key {key!r}; allowed: {allowed}")
+            for item in value if isinstance(value, list) else [value]:
+                # shown as a command line as the stage starts, where '-x' would read as an option: refused
+                if isinstance(item, str) and item.startswith("-"):
+                    raise FactoryError(f"recipe stage {number} ({name}): key {key!r}: {item!r} looks like an option, "
+                                       f"not a value (a path starting with '-' can be written ./{item})")
+            values[keys[key]] = _fill(value, folder, number, name)
+        fields = {k: f.split(ALIAS)[0] for k, f in keys.items()}
         try:
-            values = model.model_validate(raw).model_dump(exclude_unset=True)
+            spec = command.spec.model_validate({f.split(ALIAS)[0]: v for f, v in values.items()})
         except pydantic.ValidationError as exc:
-            raise FactoryError(_one_line(number, name, exc, list(recipe_parameters(command)))) from None
-        values.pop("command")
-        _refuse_option_values(values, number, name)
-        planned.append((name, command, _fill_run(values, folder, number, name)))
+            raise FactoryError(_one_line(number, name, exc, fields)) from None
+        planned.append(Stage(name, command, values, spec))
+    check_stage_graph(planned)
     return planned
 
 
-def _refuse_option_values(values: dict, number: int, name: str) -> None:
-    """A text value that starts with '-' would reach the command line as an option (`--help` printed help and
-    ran nothing): refused, like any other wrong value, before anything runs."""
-    for key, value in values.items():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and item.startswith("-"):
-                raise FactoryError(f"recipe stage {number} ({name}): key {key!r}: {item!r} looks like an option, "
-                                   f"not a value (a path starting with '-' can be written ./{item})")
+def _fill(value, folder: str | None, number: int, name: str):
+    if isinstance(value, str) and "{run}" in value:
+        if not folder:
+            raise FactoryError(f"recipe stage {number} ({name}) uses {{run}} but no [run] folder is set")
+        return value.replace("{run}", folder)
+    if isinstance(value, list):
+        return [_fill(v, folder, number, name) for v in value]
+    return value
 
 
-def _fill_run(values: dict, folder: str | None, number: int, name: str) -> dict:
-    def fill(value):
-        if isinstance(value, str) and "{run}" in value:
-            if not folder:
-                raise FactoryError(f"recipe stage {number} ({name}) uses {{run}} but no [run] folder is set")
-            return value.replace("{run}", folder)
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        return value
-
-    return {key: fill(value) for key, value in values.items()}
+def check_stage_graph(planned: list[Stage]) -> None:
+    """Refuse, before anything runs, a stage reading a dataset no earlier stage makes and that is not there."""
+    made: list[Path] = []
+    for number, stage in enumerate(planned, start=1):
+        for what, candidates in stage.spec.reads():
+            if not any(Path(c).exists() or any(same_path(c, m) for m in made) for c in candidates):
+                where = " or ".join(str(c) for c in candidates)
+                raise FactoryError(f"recipe stage {number} ({stage.name}) needs {what} at {where}, which no earlier "
+                                   "stage makes and which is not there; add the stage that makes it before this one")
+        made += stage.spec.makes()
 
 
 def command_line(command: click.Command, values: dict) -> list[str]:
-    """The argv that gives `command` these recipe values (click then parses and checks them as always)."""
-    params = recipe_parameters(command)
+    """The command line that gives `command` these values (shown as each stage starts)."""
+    params = {p.name: p for p in command.params}
     argv: list[str] = []
     positional: list[str] = []
-    for key, value in values.items():
-        param = params[key]
+    for name, value in values.items():
+        param = params[name]
         if value is None:
             continue
         if isinstance(param, click.Argument):
             positional += [str(v) for v in (value if isinstance(value, list) else [value])]
             continue
         flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
-        if param.is_flag and not param.count:
-            if value:
-                argv.append(flag)
-            elif param.secondary_opts:
-                argv.append(param.secondary_opts[0])
+        if param.is_flag:
+            argv.append(flag if value else (param.secondary_opts or [""])[0])
             continue
         for item in value if isinstance(value, list) else [value]:
             argv += [flag, str(item)]
-    return argv + positional
+    return [a for a in argv if a] + positional
 
 
 def uses_engine(command: click.Command) -> bool:
-    """Whether the command starts an LLM engine (it takes the shared engine options)."""
-    return "engine" in recipe_parameters(command)
+    """Whether the command starts an LLM engine (its spec takes the engine options)."""
+    return "engine" in command.spec.model_fields
 
 
-@click.command(name="run")
-@click.argument("recipe", type=RegularFile("recipe"))
-@click.option("--folder", type=OutFolder(path_type=str), default=None, help="Run folder for {run} (overrides the recipe's [run] folder).")
-@click.pass_context
-def run(click_ctx: click.Context, recipe: Path, folder: str | None) -> None:
-    """Run a pipeline recipe (TOML): its stages in order, each resumable (see recipes/demo.toml)."""
-    group = click_ctx.parent.command
-    planned = load_recipe(recipe, group, folder)
+@command(RecipeSpec)
+def run(spec: RecipeSpec) -> None:
+    group = click.get_current_context().parent.command
+    planned = load_recipe(spec.recipe, group, spec.folder)
     with keep_warm() as engines:  # consecutive LLM stages share one engine start (factory/engines/warm.py)
-        for number, (name, command, values) in enumerate(planned, start=1):
-            if not any(uses_engine(later) for _, later, _ in planned[number - 1:]):
+        for number, stage in enumerate(planned, start=1):
+            if not any(uses_engine(later.command) for later in planned[number - 1:]):
                 engines.close_all()  # free the model's memory for the stages that do not need it
-            argv = command_line(command, values)
-            console.rule(f"[bold]stage {number}/{len(planned)}: {name}[/]")
-            console.print(f"bin/generate {name} {' '.join(argv)}", highlight=False, soft_wrap=True)
-            try:
-                command.main(args=argv, prog_name=f"generate {name}", standalone_mode=False)
-            finally:
-                release_run_locks()  # the next stage opens the same run folder
-    console.rule(f"[bold green]recipe {recipe} complete[/]")
+            console.rule(f"[bold]stage {number}/{len(planned)}: {stage.name}[/]")
+            console.print(f"bin/generate {stage.name} {' '.join(command_line(stage.command, stage.values))}",
+                          highlight=False, soft_wrap=True)
+            # In this process, with the recipe's values as the command's defaults: click converts and checks
+            # them as it does a command line. Each stage closes its run on the way out, so the next one
+            # opens the same run folder.
+            ctx = stage.command.make_context(f"generate {stage.name}", [], default_map=stage.values)
+            with ctx:
+                stage.command.invoke(ctx)
+    console.rule(f"[bold green]recipe {spec.recipe} complete[/]")

@@ -17,11 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.store import atomic_write_parquet, ensure_writable_dir, shard_read_error
+from factory.data.store import CORE_SCHEMA, atomic_write_parquet, ensure_writable_dir, shard_read_error
 from factory.data.taxonomy import Taxonomy
 
 CORE_COLUMNS = ("row_id", "source", "text", "labels")
-CORE_SCHEMA = {"row_id": pl.Utf8, "source": pl.Utf8, "text": pl.Utf8, "labels": pl.List(pl.Utf8)}
 SOURCES = ("gold", "silver", "bronze")
 SYNTHETIC_SOURCES = ("silver", "bronze")
 

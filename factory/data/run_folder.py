@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import weakref
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from factory.core.errors import FactoryError
 from factory.core.paths import RUNS_DIR
 from factory.data.gold import GOLD_WRITER
 from factory.data.output_folder import DATASET_FOLDER, foreign_entries
+from factory.data.side_tables import producer_of  # noqa: F401 - which command to rerun once damaged shards moved aside
 from factory.data.store import (atomic_write_json, ensure_writable_dir, parquet_problem, read_json, shard_paths,
                                  utc_now)
 
@@ -54,6 +54,9 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class Run:
+    """An open run folder, holding its lock: `with Run.open(path) as run:` releases the lock on exit, so the
+    next command (or a recipe's next stage, in the same process) can open the folder."""
+
     out: Path
     run_id: str
     manifest: dict = field(default_factory=dict)
@@ -82,6 +85,18 @@ class Run:
         manifest.setdefault("created_at", utc_now().isoformat())
         manifest.setdefault("stages", {})
         return cls(out=folder.resolve(), run_id=run_id, manifest=manifest, _lock=lock)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the run lock (a Run dropped without closing releases it when it is garbage-collected)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def mark_running(self, stage: str) -> None:
         """Recorded before the stage starts, so a killed run lists as partial until it is resumed."""
@@ -117,18 +132,6 @@ class Run:
         atomic_write_json(self.out / MANIFEST, self.manifest)
 
 
-# Lock handles this process holds, weakly: a handle whose Run is gone closes (and unlocks) as before.
-_HELD_LOCKS: weakref.WeakSet = weakref.WeakSet()
-
-
-def release_run_locks() -> None:
-    """Release every run-folder lock this process still holds: a recipe runs its stages one after another
-    in one process, and each stage's command must let go of the run before the next one opens it."""
-    for handle in list(_HELD_LOCKS):
-        handle.close()
-    _HELD_LOCKS.clear()
-
-
 def lock_for_reading(folder: Path):
     """Hold the run lock while a command reads a run without writing it (export), so no stage adds rows
     meanwhile; the handle must be kept until the reading is done. A run folder this process cannot write
@@ -151,8 +154,7 @@ def _lock_run_folder(folder: Path):
     except BlockingIOError:
         handle.close()
         raise FactoryError(f"run folder {folder} is in use by another factory process") from None
-    _HELD_LOCKS.add(handle)
-    return handle  # held until the process exits (the kernel releases it even after SIGKILL)
+    return handle  # held until closed or the process exits (the kernel releases it even after SIGKILL)
 
 
 def manifest_problem(value: object) -> str | None:
@@ -300,21 +302,12 @@ def _run_entries(folder: Path) -> list[dict]:
 # ------------------------------------------------------------------------------ check and repair
 
 
-# Which command writes each folder of a run, to say what to rerun once its damaged shards are moved aside.
-_PRODUCERS = {"silver": "label", "bronze": "synthesize", "bronze_requests": "synthesize", "check": "check",
-              "consistency": "consistency", "dedup": "dedup", "phi": "check-phi", "review": "review"}
 _JSON_OBJECTS = {MANIFEST, "scan.json", "summary.json"}
 # The key columns a resume reads from every shard of a run folder (side tables: the judged row_id): a shard
 # with the right name but without them is damaged (the stage that resumes would stop on it).
 _SHARD_COLUMNS = {"silver": ("row_id",), "bronze": ("row_id", "request_key"), "bronze_requests": ("request_key",),
                   "failed": (), "silver_check": ("row_id", "check_key"), "bronze_check": ("row_id", "check_key"),
                   "silver_consistency": ("row_id", "consistency_key")}
-
-
-def producer_of(folder_name: str) -> str | None:
-    if folder_name in _PRODUCERS:
-        return _PRODUCERS[folder_name]
-    return _PRODUCERS.get(folder_name.split("_", 1)[-1]) if "_" in folder_name else None
 
 
 def check_run(folder: Path) -> tuple[int, list[tuple[str, str]]]:

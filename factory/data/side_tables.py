@@ -1,21 +1,28 @@
 """Side tables: tables keyed by `row_id` that judge a dataset without ever rewriting it.
 
-Each lives in `<run>/<dataset>_<kind>/` (silver_check, silver_consistency, bronze_check, bronze_dedup,
-bronze_phi, and later human review). A judgement applies to a row only while the row is still what was
-judged: the same text (and, where labels were judged, the same labels). `SideTable.current()` is that
-rule, written once; the flags that `compare`, `export` and the quality report use are read through it.
+Each lives in `<run>/<dataset>_<kind>/` (silver_check, silver_consistency, silver_noise, bronze_check,
+bronze_dedup, bronze_phi, and the clinician review). A judgement applies to a row only while the row is still
+what was judged: the same text (and, where labels were judged, the same labels). `SideTable.current()` is
+that rule, written once; every flag (`compare`, `export`, the quality report) is read through `flagged()`,
+and every judgement is written through `writer()`: atomic keyed shards appended under the run lock.
+
+`KINDS` is the one table of kinds: folder suffix, the command that writes it, the judged columns, the
+column keying one judgement, and the predicate that makes a row "flagged".
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.store import read_dataset, shard_paths
+from factory.data.store import ShardWriter, read_dataset, read_key_values, shard_paths
+
+DEFAULT_MIN_AGREEMENT = 0.6  # self-consistency below this (or a majority unlike the silver label) flags a silver row
 
 
 def side_table_dir(run_dir: Path, dataset: str, kind: str) -> Path:
@@ -29,23 +36,50 @@ def text_sha256(text: str | None) -> str:
 
 @dataclass(frozen=True)
 class Kind:
-    """How one kind of side table is matched to the rows it judged."""
+    """How one kind of side table is written, matched to the rows it judged, and read as a flag."""
 
-    name: str
+    name: str  # the folder suffix: <run>/<dataset>_<name>/
     judged: tuple[str, ...]  # columns that must still equal the dataset row: "text", "labels", "text_sha256"
-    newest: str | None  # column ordering repeated judgements (latest wins); None: one judgement per row
+    newest: str | None  # column ordering repeated judgements (latest wins); None: every judgement is kept
     produced_by: str  # the command that writes it (named in errors)
+    flag: Callable[..., pl.Expr] | None = None  # which current judgements flag their row; None: read elsewhere
+    key_column: str | None = None  # the column keying one judgement (what a resumed writer skips)
 
 
 KINDS = {
-    "check": Kind("check", ("text", "labels"), "created_at", "check"),
-    "consistency": Kind("consistency", ("text", "labels"), "created_at", "consistency"),
-    "dedup": Kind("dedup", ("text",), None, "dedup"),
-    "phi": Kind("phi", ("text_sha256",), None, "check-phi"),
+    "check": Kind("check", ("text", "labels"), "created_at", "check",
+                  lambda: pl.col("verdict") == "reject", "check_key"),
+    "consistency": Kind("consistency", ("text", "labels"), "created_at", "consistency",
+                        lambda min_agreement=DEFAULT_MIN_AGREEMENT:
+                        ~(pl.col("silver_agrees") & (pl.col("agreement") >= min_agreement)), "consistency_key"),
+    # Rerun with another threshold, encoder or reference set, a row is judged again and the latest judgement wins.
+    "dedup": Kind("dedup", ("text",), "created_at", "dedup", lambda: pl.col("duplicate"), "dedup_key"),
+    "phi": Kind("phi", ("text_sha256",), "scanned_at", "check-phi", lambda: pl.col("phi_status") != "pass", "phi_key"),
+    # Label-noise flags of the quality report: a gold-trained classifier confidently disagrees with silver.
+    "noise": Kind("noise", ("text", "labels"), "created_at", "quality", lambda: pl.col("flagged"), "noise_key"),
     # Clinician review: append-only decision events (several per row: reviewers, undo); `current()` gives every
     # event still about the row's text, and factory.data.reviews resolves them to one decision per reviewer.
     "review": Kind("review", ("text_sha256",), None, "review"),
 }
+
+# The folders of a run that are not side tables, and the command that writes each.
+DATASETS = {"silver": "label", "bronze": "synthesize", "bronze_requests": "synthesize"}
+
+
+def producer_of(folder_name: str) -> str | None:
+    """The command that writes a run's folder (`silver`, `bronze_dedup`, ...), to say what to run or rerun."""
+    if folder_name in DATASETS:
+        return DATASETS[folder_name]
+    dataset, _, kind = folder_name.partition("_")
+    return KINDS[kind].produced_by if dataset in ("silver", "bronze") and kind in KINDS else None
+
+
+def require_dataset(run_dir: Path, dataset: str) -> Path:
+    """`<run>/<dataset>`, or one error naming the command that writes it."""
+    folder = Path(run_dir) / dataset
+    if not shard_paths(folder):
+        raise FactoryError(f"no {dataset} shards in {folder}; run `bin/generate {producer_of(dataset)}` first")
+    return folder
 
 
 class SideTable:
@@ -57,11 +91,26 @@ class SideTable:
         self.run_dir, self.dataset, self.kind = Path(run_dir), dataset, KINDS[kind]
         self.folder = side_table_dir(run_dir, dataset, kind)
 
+    # ------------------------------------------------------------------------------------------ write
+
+    def writer(self, schema: dict) -> ShardWriter:
+        """Appends atomic shards of judgements; the caller holds the run lock (shard numbering relies on it)."""
+        return ShardWriter(self.folder, schema)
+
+    def keys(self) -> set[str]:
+        """Keys of the committed judgements: a resumed writer skips them (exactly once)."""
+        if self.kind.key_column is None:
+            raise FactoryError(f"side table kind {self.kind.name!r} has no key column")
+        return read_key_values(self.folder, self.kind.key_column)
+
+    # ------------------------------------------------------------------------------------------- read
+
     def exists(self) -> bool:
         return bool(shard_paths(self.folder))
 
     def read(self) -> pl.DataFrame | None:
-        return read_dataset(self.folder) if self.exists() else None
+        # Shards written before a kind had its key column are read beside newer ones (the column is null there).
+        return read_dataset(self.folder, relaxed=True) if self.exists() else None
 
     def dataset_rows(self) -> pl.DataFrame:
         return read_dataset(self.run_dir / self.dataset)
@@ -73,7 +122,7 @@ class SideTable:
         if table is None:
             return None
         if self.kind.newest:
-            table = table.sort(self.kind.newest).unique("row_id", keep="last", maintain_order=True)
+            table = table.sort(self.kind.newest, maintain_order=True).unique("row_id", keep="last", maintain_order=True)
         rows = self.dataset_rows() if rows is None else rows
         wanted = [c for c in ("text", "labels") if c in rows.columns]
         rows = rows.select("row_id", *wanted)
@@ -94,63 +143,84 @@ class SideTable:
         drop = [c for c in joined.columns if c.endswith("_judged") or c == "_current_sha256"]
         return joined.filter(same).drop(drop)
 
-    def require_current(self, complete: bool = False) -> pl.DataFrame:
+    def _run_hint(self, again: bool = False) -> str:
+        return f"run `bin/generate {self.kind.produced_by} --run {self.run_dir}`{' again' if again else ' first'}"
+
+    def require_current(self, complete: bool = False, rows: pl.DataFrame | None = None,
+                        current: pl.DataFrame | None = None) -> pl.DataFrame:
         """`current()`, or one clear error naming the command to run; with `complete`, every dataset row
-        must have a current judgement (a row added or changed since then is an error, never a pass)."""
-        current = self.current()
+        must have a current judgement (a row added or changed since then is an error, never a pass).
+        `rows` are the dataset rows as the caller read them; `current`, their current judgements if known."""
+        current = self.current(rows) if current is None else current
         if current is None:
-            raise FactoryError(f"no {self.kind.name} table for {self.dataset} in {self.run_dir}; run "
-                               f"`bin/generate {self.kind.produced_by} --run {self.run_dir}` first")
+            raise FactoryError(f"no {self.kind.name} table for {self.dataset} in {self.run_dir}; {self._run_hint()}")
         if complete:
-            all_ids = set(self.dataset_rows()["row_id"].to_list())
+            all_ids = set((self.dataset_rows() if rows is None else rows)["row_id"].to_list())
             stale = all_ids - set(current["row_id"].to_list())
             if stale:
                 raise FactoryError(f"{len(stale)} of {len(all_ids)} {self.dataset} rows in {self.run_dir} are newer than "
-                                   f"the {self.kind.name} table; run `bin/generate {self.kind.produced_by} --run "
-                                   f"{self.run_dir}` again")
+                                   f"the {self.kind.name} table; {self._run_hint(again=True)}")
         return current
 
-    def flagged(self, condition: pl.Expr, complete: bool = False) -> set[str]:
-        return set(self.require_current(complete).filter(condition)["row_id"].to_list())
+    def flagged(self, complete: bool = False, rows: pl.DataFrame | None = None, current: pl.DataFrame | None = None,
+                **params) -> set[str]:
+        """Row ids the kind's predicate flags among the current judgements (refused as `require_current`)."""
+        if self.kind.flag is None:
+            raise FactoryError(f"side table kind {self.kind.name!r} has no flag; read it through its own module")
+        table = self.require_current(complete, rows, current)
+        return set(table.filter(self.kind.flag(**params))["row_id"].to_list())
 
 
 # ----------------------------------------------------------------------------------- the flags in use
 
 
-def rejected_row_ids(run_dir: Path, dataset: str) -> set[str]:
+def rejected_row_ids(run_dir: Path, dataset: str, rows: pl.DataFrame | None = None) -> set[str]:
     """Rows the verifier rejected (for their current text and labels)."""
-    return SideTable(run_dir, dataset, "check").flagged(pl.col("verdict") == "reject")
+    return SideTable(run_dir, dataset, "check").flagged(rows=rows)
 
 
-def low_agreement_row_ids(run_dir: Path, min_agreement: float) -> set[str]:
+def low_agreement_row_ids(run_dir: Path, min_agreement: float, rows: pl.DataFrame | None = None) -> set[str]:
     """Silver rows to leave out: the majority of samples disagrees with the silver labels, agreement is below
     the threshold, or the row was never sampled (no evidence of confidence)."""
     table = SideTable(run_dir, "silver", "consistency")
-    confident = table.flagged(pl.col("silver_agrees") & (pl.col("agreement") >= min_agreement))
-    return set(table.dataset_rows()["row_id"].to_list()) - confident
+    rows = table.dataset_rows() if rows is None else rows
+    judged = table.require_current(rows=rows)
+    confident = set(judged.filter(~table.kind.flag(min_agreement=min_agreement))["row_id"].to_list())
+    return set(rows["row_id"].to_list()) - confident
 
 
-def duplicate_row_ids(run_dir: Path) -> set[str]:
+def duplicate_row_ids(run_dir: Path, rows: pl.DataFrame | None = None) -> set[str]:
     """Bronze rows dedup flagged; every bronze row must have been compared as it is now."""
-    return SideTable(run_dir, "bronze", "dedup").flagged(pl.col("duplicate"), complete=True)
+    return SideTable(run_dir, "bronze", "dedup").flagged(complete=True, rows=rows)
 
 
-def quarantined_row_ids(run_dir: Path) -> set[str]:
+def quarantined_row_ids(run_dir: Path, rows: pl.DataFrame | None = None) -> set[str]:
     """Bronze rows the PHI scan quarantined; every bronze row must have been scanned as it is now."""
-    return SideTable(run_dir, "bronze", "phi").flagged(pl.col("phi_status") != "pass", complete=True)
+    return SideTable(run_dir, "bronze", "phi").flagged(complete=True, rows=rows)
 
 
-def excluded_row_ids(role: str, folders: list[Path], min_agreement: float | None, drop_rejected: bool,
+def side_flags(run_dir: Path, role: str, rows: pl.DataFrame) -> set[str] | None:
+    """Rows any written quality side table of `role` flags (check; consistency for silver, dedup for bronze),
+    for selection's side-table settings; None when none of them was written."""
+    flagged, found = set(), False
+    for kind in ("check", "consistency" if role == "silver" else "dedup"):
+        table = SideTable(run_dir, role, kind)
+        current = table.current(rows)
+        if current is not None:
+            found = True
+            flagged |= table.flagged(rows=rows, current=current)
+    return flagged if found else None
+
+
+def excluded_row_ids(role: str, run_dir: Path, rows: pl.DataFrame, min_agreement: float | None, drop_rejected: bool,
                      drop_duplicates: bool) -> dict[str, set[str]]:
-    """{reason: row ids} over all dataset folders of one role (`<run>/silver`, `<run>/bronze`), whose side
-    tables sit beside them in the run folder; empty when no filter applies to the role."""
+    """{reason: row ids} the user's filters (--drop-rejected, --silver-min-agreement, --drop-duplicates) leave
+    out of `rows`, one dataset of one run folder as read; empty when no filter applies to the role."""
     excluded: dict[str, set[str]] = {}
-    for folder in folders:
-        run_dir = Path(folder).resolve().parent
-        if drop_rejected:
-            excluded.setdefault("verifier rejected", set()).update(rejected_row_ids(run_dir, role))
-        if role == "silver" and min_agreement is not None:
-            excluded.setdefault(f"agreement < {min_agreement:g}", set()).update(low_agreement_row_ids(run_dir, min_agreement))
-        if role == "bronze" and drop_duplicates:
-            excluded.setdefault("duplicate", set()).update(duplicate_row_ids(run_dir))
+    if drop_rejected:
+        excluded["verifier rejected"] = rejected_row_ids(run_dir, role, rows)
+    if role == "silver" and min_agreement is not None:
+        excluded[f"agreement < {min_agreement:g}"] = low_agreement_row_ids(run_dir, min_agreement, rows)
+    if role == "bronze" and drop_duplicates:
+        excluded["duplicate"] = duplicate_row_ids(run_dir, rows)
     return excluded

@@ -51,6 +51,7 @@ SILVER_SCHEMA = {
     "sentence_index": pl.Int32,
     "char_start": pl.Int32,
     "char_end": pl.Int32,
+    "logprob_confidence": pl.Float64,  # the LLM's mean per-token probability of its answer; null without logprobs
     **LINEAGE_SCHEMA,
 }
 
@@ -163,6 +164,17 @@ def shard_paths(folder: Path) -> list[Path]:
         raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}{_check_hint(folder / 'x')}") from None
 
 
+def shard_columns(folder: Path) -> list[str] | None:
+    """The columns of a dataset folder's first committed shard; None when it has none yet."""
+    paths = shard_paths(folder)
+    if not paths:
+        return None
+    try:
+        return list(pl.read_parquet_schema(paths[0]))
+    except _READ_ERRORS as exc:
+        raise damaged_file_error(paths[0], exc) from None
+
+
 # Polars reports a damaged Parquet file (empty, truncated, garbage) without naming it, and a Rust panic as
 # pyo3's PanicException, which is a BaseException.
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, pl.exceptions.PanicException)
@@ -257,14 +269,35 @@ def existing_values(folder: Path, column: str) -> set[str]:
         raise _locate(paths, read, exc) from None
 
 
-def read_dataset(folder: Path) -> pl.DataFrame:
+def read_dataset(folder: Path, relaxed: bool = False) -> pl.DataFrame:
+    """Every committed shard of a folder as one table. With `relaxed`, shards whose columns differ (a side
+    table written before one of its columns existed) are stacked by column name, missing columns null."""
     paths = shard_paths(folder)
     if not paths:
         raise FactoryError(f"no Parquet shards in {folder}")
     try:
         return pl.read_parquet(paths)
     except _READ_ERRORS as exc:
+        if relaxed:
+            try:
+                return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
+            except _READ_ERRORS:
+                pass
         raise _locate(paths, pl.read_parquet, exc) from None
+
+
+def read_key_values(folder: Path, column: str) -> set[str]:
+    """Values of a key column across the committed shards that have it (a shard written before the column
+    existed holds no key: its rows are work to redo)."""
+    values: set[str] = set()
+    for path in shard_paths(folder):
+        try:
+            if column in pl.read_parquet_schema(path):
+                values.update(v for v in pl.read_parquet(path, columns=[column]).get_column(column).to_list()
+                              if v is not None)
+        except _READ_ERRORS as exc:
+            raise damaged_file_error(path, exc) from None
+    return values
 
 
 def marker_names(marker: Path, writer: str) -> bool:

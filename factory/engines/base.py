@@ -9,6 +9,7 @@ does not validate is retried once with a larger token budget, then recorded as f
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -63,6 +64,15 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def logprob_confidence(results: list[Result]) -> float | None:
+    """The LLM's own confidence in its answers: the mean over valid results of exp(mean token log-probability),
+    a number in (0, 1]; None when the engine gave no log-probabilities (the label stage and self-consistency
+    both record it, so a run has a confidence signal whether or not consistency ran)."""
+    per_result = [math.exp(sum(lp for _, lp, _ in result.logprobs) / len(result.logprobs))
+                  for result in results if result.ok and result.logprobs]
+    return sum(per_result) / len(per_result) if per_result else None
 
 
 def retry_budgets(sampling: Sampling, factor: int) -> list[Sampling]:

@@ -9,8 +9,9 @@ From the current review decisions on silver (`<run>/silver_review/`, read throug
   it / has it not) and over all categories pooled, and the same between two reviewers of the same row;
 - the same precision and kappa against **gold**, for silver sentences that are also gold sentences;
 - every number with a **bootstrap 95% interval** (percentiles of BOOTSTRAP resamples of the pairs, seeded);
-- the **calibration** of the factory's confidence signals (`consistency` agreement; `logprob_confidence` where
-  the engine gave one) against reviewer acceptance: a reliability curve (PNG) and the expected calibration
+- the **calibration** of the factory's confidence signals (`consistency` agreement and its `logprob_confidence`;
+  the label stage's own `logprob_confidence` on every silver row, so there is a figure without consistency)
+  against reviewer acceptance: a reliability curve (PNG) and the expected calibration
   error (ECE, BINS equal-width bins, weighted by the pairs in each).
 """
 
@@ -35,6 +36,7 @@ BINS = 10
 CHART = "reliability.png"
 SUMMARY = "llm_vs_review.json"
 MARKDOWN = "llm_vs_review.md"
+LABEL_CONFIDENCE = "logprob_confidence"  # the silver column the label stage fills from the engine's logprobs
 
 
 @dataclass
@@ -204,8 +206,21 @@ def collect(run_dir: Path, taxonomy: Taxonomy, gold: Rows | None = None, n_boot:
             part = joined.filter(pl.col(column).is_not_null())
             if part.height:
                 calibration[column] = reliability(part[column].to_numpy(), part["accepted"].to_numpy())
+    calibration.update(_label_confidence_calibration(accepted, silver))
     report["calibration"] = calibration
     return report
+
+
+def _label_confidence_calibration(accepted: pl.DataFrame, silver: pl.DataFrame) -> dict:
+    """The label stage's own confidence (every silver row made with log-probabilities carries it), so a run
+    has a calibration figure whether or not consistency ran."""
+    if LABEL_CONFIDENCE not in silver.columns:
+        return {}
+    part = accepted.join(silver.select("row_id", pl.col(LABEL_CONFIDENCE).alias("confidence")), on="row_id")
+    part = part.filter(pl.col("confidence").is_not_null())
+    if not part.height:
+        return {}
+    return {"label_logprob_confidence": reliability(part["confidence"].to_numpy(), part["accepted"].to_numpy())}
 
 
 MIN_DECISIONS_FOR_INTERVAL = 20  # below this a bootstrap interval is mostly the resampling of a handful of rows
@@ -248,7 +263,8 @@ def markdown(report: dict, taxonomy: Taxonomy, chart: Path | None) -> str:
         if chart is not None:
             out += ["", f"![reliability curve]({chart.name})"]
     else:
-        out.append("- No confidence signal for the reviewed rows (run `bin/generate consistency`).")
+        out.append("- No confidence signal for the reviewed rows: the engine gave no log-probabilities when they "
+                   "were labelled, and consistency has not sampled them (`bin/generate consistency --logprobs`).")
     return "\n".join(out) + "\n"
 
 

@@ -1,8 +1,9 @@
 """The PHI gate between bronze and anything shared: the scan (`check-phi`) and the bundle (`export`).
 
-check-phi scans every bronze sentence (factory/quality/phi.py) and writes `<run>/bronze_phi/part-00000.parquet`:
-one row per bronze row_id with `phi_status` ("pass" / "quarantined") and `phi_reasons`. Bronze itself is
-never modified: quarantined rows stay where they are, marked.
+check-phi scans every bronze sentence with the scanner of factory/quality/phi.py, as the stage of
+factory/stages/phi_scan.py, into the side table `<run>/bronze_phi/`: one row per bronze row_id with `phi_status`
+("pass" / "quarantined") and `phi_reasons`. Bronze itself is never modified: quarantined rows stay where they
+are, marked.
 
 export copies only passing bronze rows, with an allowlist of columns (no local paths, no run folder
 names), into a new bundle folder with DATACARD.md and manifest.json (sha256 of every file). Silver and
@@ -22,27 +23,15 @@ import polars as pl
 from factory.core.errors import FactoryError
 from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
 from factory.data.reviews import consensus, current_decisions
-from factory.data.side_tables import SideTable, text_sha256
-from factory.data.store import (atomic_write_bytes, atomic_write_json, atomic_write_parquet, damaged_file_error, read_dataset,
-                                read_json, shard_paths, utc_now)
-
-PHI_DIR = "bronze_phi"
-PHI_SHARD = "part-00000.parquet"
-SCAN_INFO = "scan.json"
-PHI_SCHEMA = {
-    "row_id": pl.String,
-    "phi_status": pl.String,
-    "phi_reasons": pl.List(pl.String),
-    "phi_types": pl.List(pl.String),
-    "text_sha256": pl.String,
-    "scanned_at": pl.Datetime("us", "UTC"),
-}
+from factory.data.side_tables import SideTable
+from factory.data.store import (atomic_write_bytes, atomic_write_json, atomic_write_parquet, content_key,
+                                damaged_file_error, read_dataset, read_json, shard_paths, utc_now)
+from factory.stages.phi_scan import PHI_DIR, PHI_SCHEMA, SCAN_INFO, load_bronze  # noqa: F401 - importers use them
 # Columns a bundle may carry. Everything else (model_path, run_id, request_key, token counts, timestamps)
 # stays home: a local path or a run folder name can identify a site or a person.
 EXPORT_COLUMNS = ["row_id", "source", "text", "labels", "category", "attributes", "model_hash", "engine",
                   "prompt_hash", "schema_hash", "sampling", "seed"]
 DEFAULT_LICENSE = "not chosen yet: the data owner sets it with --license before release"
-SCAN_BATCH = 256
 
 
 def _sha256_file(path: Path) -> str:
@@ -53,17 +42,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_bronze(run: Path) -> pl.DataFrame:
-    if not run.is_dir():
-        raise FactoryError(f"run folder not found: {run}")
-    bronze_dir = run / "bronze"
-    if not shard_paths(bronze_dir):
-        raise FactoryError(f"no bronze shards in {bronze_dir}; run `bin/generate synthesize --out {run}` first")
-    frame = read_dataset(bronze_dir)
-    missing = {"row_id", "text"} - set(frame.columns)
-    if missing:
-        raise FactoryError(f"{bronze_dir} is not bronze data: missing column(s) {', '.join(sorted(missing))}")
-    return frame
+_load_bronze = load_bronze
 
 
 def _gold_texts(path: Path):
@@ -98,29 +77,39 @@ def _jsonl_frame(path: Path) -> pl.DataFrame:
 
 
 def _build_overlap_index(notes: Path | None, gold: Path | None, ngram: int, text_column: str, chars: int = 0):
-    """The n-gram index of the references. Reading the notes shows a progress bar over their characters
-    (`chars`, from validate_notes), advanced within a note too, so one huge note does not look like a hang."""
+    """The n-gram index of the references, their counts, and a fingerprint of every reference sentence read
+    (a scan against other references scans every row again). Reading the notes shows a progress bar over
+    their characters (`chars`, from validate_notes), advanced within a note too, so one huge note does not
+    look like a hang."""
     from factory.quality.phi import ShingleIndex
 
     if notes is None and gold is None:
-        return None, {}
+        return None, {}, None
     index = ShingleIndex(n=ngram)
     counts = {}
+    digest = hashlib.sha256()
+
+    def hashed(texts):
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\0")
+            yield text
+
     if notes is not None:
         from factory.core.progress import progress_bar
 
         before = index.sentences
         with progress_bar("chars") as progress:
             task = progress.add_task(f"reading notes {notes}", total=chars or None)
-            index.add(_note_texts_with_progress(notes, text_column, progress, task))
+            index.add(hashed(_note_texts_with_progress(notes, text_column, progress, task)))
             progress.update(task, completed=chars)
         counts["notes_sentences"] = index.sentences - before
+    digest.update(b"\1gold\1")
     if gold is not None:
         before = index.sentences
-        index.add(_gold_texts(gold))
+        index.add(hashed(_gold_texts(gold)))
         counts["gold_sentences"] = index.sentences - before
     counts["reference_ngrams"] = index.size
-    return index, counts
+    return index, counts, content_key(references=digest.hexdigest(), ngram=ngram)
 
 
 def _note_texts_with_progress(notes: Path, text_column: str, progress, task):
@@ -142,12 +131,13 @@ def _note_texts_with_progress(notes: Path, text_column: str, progress, task):
 
 def scan_bronze(run_dir: Path, notes: Path | None, text_column: str, gold: Path | None, ngram: int,
                 no_ner: bool) -> tuple[dict, Path]:
-    """Scan every bronze row (under the run lock) into `<run>/bronze_phi/`; return the scan's summary."""
-    from factory.core.progress import console, progress_bar
-    from factory.data.run_folder import Run
+    """Scan every bronze row into `<run>/bronze_phi/` (the stage holds the run lock: no synthesize may append
+    meanwhile); return the scan's summary and the table's newest shard."""
+    from factory.core.progress import console
     from factory.quality.phi import PhiScanner
+    from factory.stages.phi_scan import run_phi_scan
 
-    bronze = _load_bronze(run_dir)
+    _load_bronze(run_dir)
     notes_chars = 0
     if notes is not None:  # a broken notes file fails here, before anything is written
         from factory.data.corpus import validate_notes
@@ -157,51 +147,24 @@ def scan_bronze(run_dir: Path, notes: Path | None, text_column: str, gold: Path 
         notes_chars = notes_check.chars
         for decision in notes_check.decisions():
             console.print(f"[yellow]note:[/] {decision}", highlight=False)
-    run = Run.open(run_dir)  # the run lock: no synthesize may append while we scan
-    bronze = _load_bronze(run_dir)  # re-read under the lock
-    index, ref_counts = _build_overlap_index(notes, gold, ngram, text_column, notes_chars)
+    index, ref_counts, reference = _build_overlap_index(notes, gold, ngram, text_column, notes_chars)
     with console.status("loading PHI scanner" + ("" if no_ner else " (spaCy model)")):
         scanner = PhiScanner(use_ner=not no_ner, overlap=index)
     if not no_ner and scanner.ner is None:
         console.print("[yellow]presidio/spaCy not installed: scanning with rules only (untitled names are missed)[/]")
-
-    row_ids = bronze.get_column("row_id").to_list()
-    texts = bronze.get_column("text").to_list()
-    results = []
-    with progress_bar("sentences") as progress:
-        task = progress.add_task("scanning bronze for PHI", total=len(texts))
-        for start in range(0, len(texts), SCAN_BATCH):
-            batch = texts[start:start + SCAN_BATCH]
-            results.extend(scanner.scan(batch))
-            progress.advance(task, len(batch))
-
-    now = utc_now()
-    rows = []
-    by_type: Counter[str] = Counter()
-    for row_id, text, hits in zip(row_ids, texts, results, strict=True):
-        types = sorted({h.type for h in hits})
-        by_type.update(types)
-        rows.append({"row_id": row_id, "phi_status": "quarantined" if hits else "pass",
-                     "phi_reasons": [h.reason() for h in hits], "phi_types": types,
-                     "text_sha256": text_sha256(text), "scanned_at": now})
-    frame = pl.DataFrame(rows, schema=PHI_SCHEMA)
-    quarantined = int((frame.get_column("phi_status") == "quarantined").sum())
-    out_dir = run.out / PHI_DIR
-    out_dir.mkdir(exist_ok=True)
-    atomic_write_parquet(frame, out_dir / PHI_SHARD)
-    info = {
-        "rows": frame.height, "passed": frame.height - quarantined, "quarantined": quarantined,
-        "quarantined_by_type": dict(sorted(by_type.items())), "method": scanner.method, "ngram": ngram,
-        "references": ref_counts, "scanned_at": now.isoformat(),
-    }
-    atomic_write_json(out_dir / SCAN_INFO, info)
-    run.record_stage(PHI_DIR, {k: v for k, v in info.items() if k != "scanned_at"})
-
-    return info, out_dir / PHI_SHARD
+    info = run_phi_scan(run_dir, scanner, {"method": scanner.method, "ngram": ngram, "references": ref_counts},
+                        reference)
+    return info, shard_paths(Path(run_dir) / PHI_DIR)[-1]
 
 
 def phi_status(run_dir: Path, bronze: pl.DataFrame) -> pl.DataFrame:
     """Bronze joined with its PHI status; refuses unless every current bronze row was scanned as it is now."""
+    from factory.data.run_folder import load_manifest
+
+    scan = ((load_manifest(run_dir) or {}).get("stages") or {}).get(PHI_DIR) or {}
+    if scan.get("state") in ("running", "interrupted"):  # a stopped rescan may have judged only some rows anew
+        raise FactoryError(f"the PHI scan of {run_dir} did not finish (it is {scan['state']}): run "
+                           f"`bin/generate check-phi --run {run_dir}` again")
     current = SideTable(run_dir, "bronze", "phi").current(bronze)
     if current is None:
         raise FactoryError(f"bronze has not been scanned for PHI: run `bin/generate check-phi --run {run_dir}` first")

@@ -1,8 +1,9 @@
 """Quality report of a run: what the side tables (check, consistency, dedup) and gold say about silver
 and bronze. Markdown + one PNG + summary.json under `<run>/quality/`; label-noise flags go to the side
-table `<run>/silver_noise/` and a review sheet (CSV and HTML) for an annotator.
+table `<run>/silver_noise/` (written by the stage of factory/stages/noise.py, under the run lock) and a review
+sheet (CSV and HTML) for an annotator.
 
-Everything here reads; nothing in silver or bronze is changed.
+Nothing in silver or bronze is changed.
 """
 
 from __future__ import annotations
@@ -16,25 +17,15 @@ import numpy as np
 import polars as pl
 
 from factory.data.output_folder import Writer
-from factory.data.side_tables import side_table_dir
 from factory.stages.verify import current_verdicts
 from factory.stages.consistency import current_agreement
 from factory.data.rows import Rows, normalise_text
-from factory.quality.dedup import current_duplicates
-from factory.data.store import atomic_write_json, atomic_write_parquet, read_dataset, read_json, shard_paths, utc_now
+from factory.stages.dedup import current_duplicates
+from factory.data.store import atomic_write_json, content_key, read_dataset, read_json, shard_paths, utc_now
 from factory.data.taxonomy import Taxonomy
+from factory.stages.noise import NOISE_SCHEMA, write_noise_flags
 
 SPREAD_SAMPLE = 1500  # sentences used for the mean pairwise embedding distance
-NOISE_SCHEMA = {
-    "row_id": pl.String,
-    "text": pl.String,
-    "labels": pl.List(pl.String),
-    "classifier_labels": pl.List(pl.String),
-    "flagged": pl.Boolean,
-    "reason": pl.String,
-    "confidence": pl.Float64,  # the classifier's probability behind the strongest disagreement
-    "created_at": pl.Datetime("us", "UTC"),
-}
 
 
 # ----------------------------------------------------------------------------------------- measures
@@ -410,9 +401,8 @@ def build_report(run_dir: Path, taxonomy: Taxonomy, gold_path: Path | None, out_
     files = {"chart": out_dir / "quality.png", "markdown": out_dir / "report.md", "summary": out_dir / "summary.json"}
     flags = report.pop("_noise_frame", None)
     if flags is not None:
-        noise_dir = side_table_dir(run_dir, "silver", "noise")
-        noise_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_parquet(flags, noise_dir / "part-00000.parquet")
+        gold_fingerprint = content_key(gold=sorted(zip(gold.texts, map(sorted, gold.labels))))
+        write_noise_flags(run_dir, flags, noise_threshold, gold_fingerprint)
         files["review_csv"], files["review_html"] = write_review_sheet(flags, out_dir, review_limit)
     chart(report, taxonomy, run_dir, gold, files["chart"])
     text = markdown(report, taxonomy, files["chart"], files)

@@ -1,4 +1,5 @@
-"""Labelling strategies measured against gold: each strategy labels the gold sentences, scored by micro/macro F1."""
+"""Labelling strategies measured against gold: each strategy labels the gold sentences through the label stage
+itself (the path silver takes), scored by micro/macro F1."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from factory.core.errors import FactoryError
 from factory.data.rows import Rows
 from factory.data.taxonomy import Taxonomy
 from factory.stages.context import StageContext
+from factory.stages.label import label_texts
 from factory.stages.strategies import LLM_STRATEGIES, Labelled, build_strategy
 from factory.trainer.classifiers import target_matrix
 from factory.trainer.metrics import evaluate
@@ -107,8 +109,8 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
             if name.startswith("embedding+"):
                 combined = build_strategy(name, taxonomy, source)
                 if tune:
-                    llm = combined.llm.label(source.texts, ctx)
-                    tuned[name] = tune_combination(combined, combined.embedding.label(source.texts), llm,
+                    llm = label_texts(source.texts, combined.llm, ctx)
+                    tuned[name] = tune_combination(combined, label_texts(source.texts, combined.embedding, None), llm,
                                                    source.labels, taxonomy)
                     combined.weight, combined.threshold = tuned[name]["weight"], tuned[name]["threshold"]
                 cache[name] = combined.combine(outcomes("embedding"), outcomes(combined.llm.name))
@@ -116,7 +118,7 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
                 strategy = build_strategy(name, taxonomy, source)
                 if name in LLM_STRATEGIES and ctx is None:
                     raise FactoryError(f"strategy {name} needs the LLM")
-                cache[name] = strategy.label(sample.texts, ctx)
+                cache[name] = label_texts(sample.texts, strategy, ctx)
             seconds[name] = time.perf_counter() - started
         return cache[name]
 
@@ -159,25 +161,33 @@ def write_strategy_results(out_dir: Path, results: dict, predictions: dict, mark
 def evaluate_checker(gold: Rows, taxonomy: Taxonomy, ctx: StageContext, limit: int | None = None,
                      seed: int = 0) -> dict:
     """How far the verifier (`check`) agrees with gold: every sentence is judged twice, once with its gold
-    labels (should be accepted) and once with one category gold does not give it (should be rejected)."""
-    from factory.stages.verify import Checker
+    labels (should be accepted) and once with one category gold does not give it (should be rejected). The
+    judging is the check stage itself, run in a scratch run folder on ctx's engine."""
+    from factory.data.store import read_dataset, shard_paths
+    from factory.stages.context import scratch_context
+    from factory.stages.runner import run_stage
+    from factory.stages.verify import CheckTask
 
     sample = gold.subset(range(min(limit or len(gold), len(gold))))
     rng = np.random.default_rng(seed)
-    checker = Checker(taxonomy)
-    right, wrong = [], []
-    for text, labels in zip(sample.texts, sample.labels):
-        right.append(checker.chat(text, labels, "silver"))
+    judged = []
+    for i, (text, labels) in enumerate(zip(sample.texts, sample.labels)):
         others = [c for c in taxonomy.category_ids if c not in labels]
-        wrong.append(checker.chat(text, [others[int(rng.integers(len(others)))]], "silver"))
-    from factory.engines.base import Request
-
+        wrong = others[int(rng.integers(len(others)))]
+        judged += [{"row_id": f"{i}:gold", "source": "gold", "text": text, "labels": list(labels)},
+                   {"row_id": f"{i}:wrong", "source": "gold", "text": text, "labels": [wrong]}]
+    task = CheckTask("silver", taxonomy, judged)  # judged as the label stage's labels are
     started = time.perf_counter()
-    results = ctx.engine.generate([Request(chat, seed) for chat in right + wrong], checker.schema, ctx.sampling)
-    verdicts = [r.parsed["verdict"] if r.ok else None for r in results]
-    accepted_right = float(np.mean([v == "accept" for v in verdicts[:len(right)]]))
-    rejected_wrong = float(np.mean([v == "reject" for v in verdicts[len(right):]]))
-    return {"sentences": len(right), "accept_rate_gold_labels": round(accepted_right, 3),
+    with scratch_context(ctx) as scratch:
+        run_stage(task, scratch)
+        folder = scratch.run.out / task.stage
+        checked = read_dataset(folder).to_dicts() if shard_paths(folder) else []
+    verdict = {row["row_id"]: row["verdict"] for row in checked}  # a failed output has none
+    with_gold = [verdict.get(f"{i}:gold") for i in range(len(sample))]
+    with_wrong = [verdict.get(f"{i}:wrong") for i in range(len(sample))]
+    accepted_right = float(np.mean([v == "accept" for v in with_gold]))
+    rejected_wrong = float(np.mean([v == "reject" for v in with_wrong]))
+    return {"sentences": len(with_gold), "accept_rate_gold_labels": round(accepted_right, 3),
             "reject_rate_wrong_label": round(rejected_wrong, 3),
             "balanced_accuracy": round((accepted_right + rejected_wrong) / 2, 3),
-            "failed": sum(v is None for v in verdicts), "seconds": round(time.perf_counter() - started, 1)}
+            "failed": sum(v is None for v in with_gold + with_wrong), "seconds": round(time.perf_counter() - started, 1)}

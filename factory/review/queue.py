@@ -159,14 +159,19 @@ def silver_items(run_dir: Path, rows: pl.DataFrame, signals: Signals) -> list[It
     for row, view in zip(rows.iter_rows(named=True), signals.views(rows)):
         labels = list(row["labels"] or [])
         vote = votes.get(row["row_id"])
-        reasons = why_parts(view, signals.missing, vote, labels, signals.name, no_votes)
+        label_confidence = row.get("logprob_confidence")
+        reasons = why_parts(view, signals.missing, vote, labels, signals.name, no_votes, label_confidence)
         check, doubt = _check_details(checks.get(row["row_id"]), reasons)
         consistency, vote_doubt, vote_contested = _consistency_details(vote)
+        if vote is None and label_confidence is not None:  # unsampled: the label stage's confidence is the evidence
+            vote_doubt = 1.0 - float(label_confidence)
+            vote_contested = float(label_confidence) < LOW_CONFIDENCE
         classifier, classifier_doubt_, classifier_contested = _classifier_details(view)
         before, after = context.get(row["row_id"], ([], []))
         details = {"evidence": row.get("evidence") or "", "note_id": row.get("note_id"),
                    "sentence_index": row.get("sentence_index"), "context_before": before, "context_after": after,
-                   "check": check, "consistency": consistency, "classifier": classifier}
+                   "check": check, "consistency": consistency, "classifier": classifier,
+                   "label_confidence": None if label_confidence is None else round(float(label_confidence), 3)}
         items.append(Item(row["row_id"], row["text"], text_sha256(row["text"]), labels, "",
                           doubt + vote_doubt + classifier_doubt_, reasons, details,
                           doubt > 0 or vote_contested or classifier_contested))

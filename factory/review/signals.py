@@ -9,7 +9,8 @@
 - **votes**: the self-consistency samples (`<run>/silver_consistency`) where the row was sampled: how many
   of the k samples gave the LLM's label set.
 - **LLM confidence**: the mean per-token probability of those samples (`logprob_confidence`) where the engine
-  gave log-probabilities.
+  gave log-probabilities; for a row consistency did not sample, the same measure of the label stage's own
+  answer (the silver row's `logprob_confidence`).
 
 `why_parts()` turns them into the "why here" line the page shows on every row; it is never empty.
 """
@@ -143,18 +144,22 @@ def classifier_part(view: ClassifierView | None, missing: str, name) -> str:
 
 
 def why_parts(view: ClassifierView | None, missing: str, vote: dict | None, labels: list[str], name,
-              no_votes: str | None) -> list[str]:
+              no_votes: str | None, label_confidence: float | None = None) -> list[str]:
     """The why-here line of one row, as its parts (the classifier's part is always there); `no_votes` is what
-    to say of a row without a consistency vote (None: say nothing, as for bronze)."""
+    to say of a row without a consistency vote (None: say nothing, as for bronze); `label_confidence` is the
+    LLM's confidence when it labelled the row, shown where no consistency vote gives one."""
     parts = [classifier_part(view, missing, name)]
+    confidence = None
     if vote is not None:
         agree, k = votes_for_labels(vote, labels)
         majority = list(vote.get("majority_labels") or [])
         differs = "" if vote.get("silver_agrees") else f", majority {', '.join(name(m) for m in majority) or '—'}"
         parts.append(f"{agree} of {k} votes{differs}")
         confidence = vote.get("logprob_confidence")
-        if confidence is not None:
-            parts.append(f"LLM confidence {float(confidence):.2f}")
     elif no_votes:
         parts.append(no_votes)
+    if confidence is not None:
+        parts.append(f"LLM confidence {float(confidence):.2f}")
+    elif label_confidence is not None:
+        parts.append(f"LLM confidence {float(label_confidence):.2f} when labelling")
     return parts

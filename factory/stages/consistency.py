@@ -8,7 +8,6 @@ Silver itself is not rewritten; `compare --silver-min-agreement X` reads this ta
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,12 @@ import polars as pl
 
 from factory.core.errors import FactoryError
 from factory.data.side_tables import SideTable
-from factory.data.store import content_key
 from factory.data.taxonomy import Taxonomy
-from factory.engines.base import Request, Result
+from factory.engines.base import Request, Result, logprob_confidence
+from factory.stages.call import answer
 from factory.stages.context import StageContext, StageStats, request_seed
-from factory.stages.runner import Lineage, TaskDefaults, Unit, judged_rows, run_stage
-from factory.stages.strategies import Labeler
+from factory.stages.runner import LLMTask, Lineage, Unit, judged_rows, run_stage
+from factory.stages.prompt_strategies import JsonStrategy
 
 DEFAULT_SAMPLES = 5
 
@@ -51,7 +50,7 @@ CONSISTENCY_SCHEMA = {
 
 def sample_seeds(run_seed: int, key: str, k: int) -> list[int]:
     """Distinct, stable seeds: sample i of a row draws the same output in any batch or rerun."""
-    seeds = []
+    seeds: list[int] = []
     i = 0
     while len(seeds) < k:
         seed = request_seed(run_seed, f"{key}:sample:{i}")
@@ -92,16 +91,7 @@ def agreement_score(samples: list[tuple[str, ...] | None], majority: tuple[str, 
     return sum(s == majority for s in samples) / len(samples)
 
 
-def logprob_confidence(results: list[Result]) -> float | None:
-    """Mean over valid samples of exp(mean token log-probability); None when the engine gave none."""
-    per_sample = []
-    for result in results:
-        if result.ok and result.logprobs:
-            per_sample.append(math.exp(sum(lp for _, lp, _ in result.logprobs) / len(result.logprobs)))
-    return sum(per_sample) / len(per_sample) if per_sample else None
-
-
-class ConsistencyTask(TaskDefaults):
+class ConsistencyTask(LLMTask):
     """Sample k labelings of every silver sentence; one side-table row per sentence with their agreement."""
 
     name = "consistency"
@@ -115,17 +105,15 @@ class ConsistencyTask(TaskDefaults):
         if samples < 2:
             raise FactoryError("self-consistency needs at least 2 samples (--samples)")
         self.taxonomy, self.samples = taxonomy, samples
-        self.labeler = Labeler(taxonomy)
-        self.schema = self.labeler.schema
-        self.hashes = (self.labeler.prompts.hash, self.labeler.schema_hash, taxonomy.fingerprint)
+        self.labeler = JsonStrategy(taxonomy)  # the label stage's json call, sampled k times
+        self.call = self.labeler.call
         self.judged = judged_rows(run_dir, "silver", ("row_id", "text", "labels"), limit)
-        self.ctx: StageContext | None = None
 
     def identity(self, ctx: StageContext) -> dict:
+        # here, before the identity is bound: a greedy run must not record an identity it cannot use
         if ctx.sampling.temperature <= 0:
             raise FactoryError("self-consistency needs --temperature > 0 (greedy samples would all agree)")
-        self.ctx = ctx
-        return {**self.labeler.identity(ctx), "samples": self.samples}
+        return {**super().identity(ctx), "samples": self.samples}
 
     def total(self) -> int:
         return len(self.judged)
@@ -133,14 +121,15 @@ class ConsistencyTask(TaskDefaults):
     def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit]:
         identity = self.identity(ctx)
         for row in self.judged:
-            key = content_key(task="consistency", text=row["text"], labels=list(row["labels"]), **identity)
+            key = self.unit_key(identity, text=row["text"], labels=list(row["labels"]))
             chat = self.labeler.chat(row["text"])
             yield Unit(key, row, [Request(chat, seed) for seed in sample_seeds(ctx.seed, key, self.samples)])
 
     def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
         failed = [self.failure_row(self.name, unit.key, unit.item["text"], result, lineage(request, result))
                   for request, result in zip(unit.requests, results, strict=True) if not result.ok]
-        return [consistency_row(unit.item, unit.key, results, self.taxonomy, self.labeler, self.ctx)], failed
+        # one row sums up the k answers: the unit's lineage (the run's seed), not one answer's
+        return [{**consistency_row(unit.item, unit.key, results, self.taxonomy), **lineage(None, None)}], failed
 
 
 def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, samples: int = DEFAULT_SAMPLES,
@@ -150,11 +139,9 @@ def run_consistency(run_dir: Path, taxonomy: Taxonomy, ctx: StageContext, sample
     return run_stage(ConsistencyTask(run_dir, taxonomy, samples, limit), ctx, commit_rows=shard_size)
 
 
-def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxonomy, labeler: Labeler,
-                    ctx: StageContext) -> dict:
-    from factory.data.store import utc_now
-
-    sampled = [tuple(taxonomy.labels_from_choices(r.parsed["labels"])) if r.ok else None for r in results]
+def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxonomy) -> dict:
+    """The verdict on one silver row from its k samples; the runner's lineage completes it."""
+    sampled = [tuple(taxonomy.labels_from_choices(answer(r)["labels"])) if r.ok else None for r in results]
     majority = majority_label_set(sampled, taxonomy.all_ids)
     return {
         "row_id": row["row_id"],
@@ -169,13 +156,6 @@ def consistency_row(row: dict, key: str, results: list[Result], taxonomy: Taxono
         "votes": json.dumps(vote_fractions(sampled, taxonomy.all_ids), sort_keys=True),
         "silver_agrees": majority is not None and tuple(row["labels"]) == majority,
         "logprob_confidence": logprob_confidence(results),
-        "model_hash": ctx.model.hash,
-        "prompt_hash": labeler.prompts.hash,
-        "schema_hash": labeler.schema_hash,
-        "taxonomy_hash": taxonomy.fingerprint,
-        "sampling": ctx.sampling.to_json(),
-        "seed": ctx.seed,
-        "created_at": utc_now(),
     }
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from factory.engines.base import Engine, Result, Sampling
 from factory.engines.model_ref import ModelRef
@@ -17,6 +21,24 @@ from factory.data.store import utc_now
 def request_seed(run_seed: int, key: str) -> int:
     """A stable per-request seed: the same request samples the same output in any batch or rerun."""
     return int(hashlib.sha256(f"{run_seed}:{key}".encode()).hexdigest()[:8], 16)
+
+
+class RunContext(Protocol):
+    """What the runner reads from the context of any stage: its run, how often to commit, and for the
+    manifest which engine workers did the work (none for a stage that asks no LLM)."""
+
+    @property
+    def run(self) -> Run: ...
+
+    @property
+    def commit_rows(self) -> int | None: ...
+
+    @property
+    def commit_seconds(self) -> float: ...
+
+    def engine_workers(self) -> list[str]: ...
+
+    def manifest_info(self) -> dict: ...
 
 
 @dataclass
@@ -95,8 +117,10 @@ class StageContext:
             "seed": self.seed,
         }
 
-    def lineage(self, prompt_hash: str, schema_hash: str, taxonomy_hash: str, seed: int, result: Result) -> dict:
-        return {
+    def lineage(self, prompt_hash: str, schema_hash: str, taxonomy_hash: str, seed: int, result: Result | None) -> dict:
+        """Where a row came from. Without a result (a row that sums up several answers, such as a
+        self-consistency verdict) the per-answer fields are left out."""
+        record: dict = {
             "run_id": self.run.run_id,
             "model_path": str(self.model.path),
             "model_hash": self.model.hash,
@@ -106,12 +130,12 @@ class StageContext:
             "taxonomy_hash": taxonomy_hash,
             "sampling": self.sampling.to_json(),
             "seed": seed,
-            "finish_reason": result.finish_reason,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "attempts": result.attempts,
-            "created_at": utc_now(),
         }
+        if result is not None:
+            record.update(finish_reason=result.finish_reason, prompt_tokens=result.prompt_tokens,
+                          completion_tokens=result.completion_tokens, attempts=result.attempts)
+        record["created_at"] = utc_now()
+        return record
 
     def manifest_info(self) -> dict:
         """What the manifest records about the engine side of a stage."""
@@ -154,3 +178,24 @@ class StageStats:
             "rows/s": round(rate, 2),
             "output": output,
         }
+
+
+@contextmanager
+def scratch_context(ctx: StageContext | None) -> Iterator[StageContext]:
+    """A context on a scratch run folder, removed afterwards, for measuring a stage on gold through the stage
+    itself (the requests, seeds and outcomes its real runs get). It shares ctx's engine, started once and
+    left for ctx to close; with no ctx it has no engine, for a task that asks no LLM."""
+    with tempfile.TemporaryDirectory(prefix="scratch-run-") as folder, Run.open(Path(folder)) as run:
+        if ctx is None:
+            yield StageContext(run=run, model=ModelRef(path=Path("-"), hash="", embedded=False), engine_name="none",
+                               sampling=Sampling(), seed=0, engine_factory=_no_engine)
+            return
+        shared = ctx
+        yield StageContext(run=run, model=ctx.model, engine_name=ctx.engine_name, sampling=ctx.sampling, seed=ctx.seed,
+                           engine_factory=lambda: shared.engine, commit_rows=ctx.commit_rows,
+                           commit_seconds=ctx.commit_seconds, prompt_tokens=ctx.prompt_tokens,
+                           max_model_len=ctx.max_model_len)
+
+
+def _no_engine() -> Engine:
+    raise FactoryError("this stage asks no LLM: it has no engine")

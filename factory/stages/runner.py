@@ -16,16 +16,18 @@ make); `run_stage` does everything else, once, for every stage:
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from factory.core.errors import FactoryError
 from factory.core.progress import progress_bar
-from factory.data.store import FAILED_SCHEMA, ShardWriter, existing_values, read_dataset, shard_paths
-from factory.engines.base import Request, Result, Sampling
-from factory.stages.context import StageContext, StageStats
+from factory.data.store import FAILED_SCHEMA, ShardWriter, content_key, existing_values, read_dataset
+from factory.data.side_tables import require_dataset
+from factory.engines.base import EngineStream, Request, Result, Sampling
+from factory.stages.call import LLMCall
+from factory.stages.context import RunContext, StageContext, StageStats
 
 COMMIT_ROWS = 256
 COMMIT_SECONDS = 30.0
@@ -49,58 +51,77 @@ class Wait:
 
 WAIT = Wait()
 
-Lineage = Callable[[Request | None, Result], dict]
+C = TypeVar("C", bound=RunContext)
 
 
-class Task(Protocol):
+class Lineage(Protocol):
+    """Builds a row's lineage columns from the task's call: `lineage(request, result)`, with the request's
+    seed (the run's seed where there is no request), or `seed=` for a unit labelled without a request."""
+
+    def __call__(self, request: Request | None, result: Result | None, *, seed: int | None = None) -> dict: ...
+
+
+class Task(ABC, Generic[C]):
+    """The whole contract between a stage and `run_stage`. A stage subclasses it, sets the class attributes
+    (and `call` where it asks an LLM) and writes `units` and `rows`; identity, lineage, resume, commits and
+    the manifest come from here and from the runner. A task with no LLM call says what determines its
+    output by overriding `identity`. `C` is the context it runs in: a `StageContext` for a task that asks an
+    LLM (`LLMTask`), a context with a run and no engine for one that does not."""
+
     name: str  # written on failure rows: label, synthesize, check, consistency
     stage: str  # the output folder and the manifest entry: silver, bronze, silver_check, ...
     title: str  # for the progress bar and the summary
-    row_schema: dict  # Polars schema of the output table
+    row_schema: dict[str, Any]  # Polars schema of the output table
     key_column: str  # the output column holding a unit's key
-    schema: dict | None  # the JSON schema the engine constrains outputs to; None for a task with no LLM
-    hashes: tuple[str, str, str]  # prompt, schema and taxonomy hash, recorded on every row
+    unit_name = "rows"  # what the progress bar counts
+    # The one LLM call the task makes: the runner derives the identity, the hashes on every row and the
+    # schema the engine constrains outputs to from it. None for a task that asks no LLM.
+    call: LLMCall | None = None
 
-    def identity(self, ctx: StageContext) -> dict: ...
+    @property
+    def key_task(self) -> str:
+        """The `task` field of the task's content keys."""
+        return self.name
 
-    def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit | Wait]: ...
+    @property
+    def schema(self) -> dict | None:
+        """The JSON schema the engine constrains outputs to (the call's)."""
+        return self.call.schema if self.call is not None else None
 
-    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]: ...
+    def identity(self, ctx: C) -> dict:
+        """What, with the input, determines an output (model, prompt, schema, taxonomy, sampling, seed); a
+        run folder holds one identity per stage. A task adds its own settings to the call's."""
+        if self.call is None or not isinstance(ctx, StageContext):
+            raise TypeError(f"{type(self).__name__} asks no LLM: it must override identity()")
+        return self.call.identity(ctx)
 
-
-class TaskDefaults:
-    """What most tasks share; a task overrides what it does differently."""
-
-    unit_name = "rows"
+    def unit_key(self, identity: dict, **inputs: object) -> str:
+        """The content key of one unit: its inputs under an identity."""
+        return content_key(task=self.key_task, **inputs, **identity)
 
     def sampling(self, ctx: StageContext) -> Sampling:
+        """How the engine samples this task's requests (asked only once there is a request)."""
         return ctx.sampling
 
     def total(self) -> int | None:
+        """The units (or rows) the progress bar counts to, where the task knows it."""
         return None
 
-    def completed(self, done: set[str]) -> int:
-        """Progress already made by earlier runs of this stage (shown at start)."""
-        return 0
+    def prepare(self, ctx: C) -> None:
+        """Read what earlier runs of this stage left that the task plans with, before the first unit."""
 
-    def progress_of(self, units: int, ok_rows: list[dict]) -> int:
-        """How far a commit moves the progress bar: finished units, unless the task counts rows."""
-        return units
+    def committed_keys(self, ctx: C) -> set[str]:
+        """Keys of committed units: their rows are in the output."""
+        return existing_values(ctx.run.out / self.stage, self.key_column)
 
-    def prepare(self, ctx: StageContext) -> None:
-        """Read what earlier runs of this stage left that the task plans with (synthesis: kept counts)."""
+    @abstractmethod
+    def units(self, ctx: C, done: set[str]) -> Iterator[Unit | Wait]:
+        """The work, streamed: `Unit(key, item, requests)`; a task whose next units depend on answers in
+        flight yields `WAIT`."""
 
-    def committed_keys(self, ctx: StageContext) -> set[str]:
-        """Keys of committed units: in the output, and in the ledger for units that gave no row."""
-        keys = existing_values(ctx.run.out / self.stage, self.key_column)
-        return keys | existing_values(ctx.run.out / self.ledger[0], self.key_column) if self.ledger else keys
-
-    # A task may keep a ledger beside its rows: (folder, schema) of rows the runner commits right after each
-    # shard of rows (synthesis records every answered request there, kept rows or not).
-    ledger: tuple[str, dict] | None = None
-
-    def ledger_rows(self, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> list[dict]:
-        return []
+    @abstractmethod
+    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
+        """The rows and the failure rows of one finished unit."""
 
     def summary(self, stats: StageStats) -> dict:
         """Stage-specific facts for the manifest, beside the counts."""
@@ -111,13 +132,38 @@ class TaskDefaults:
         return {"task": task, "row_id": key, "text": text, "error": result.error, "raw_output": result.raw, **lineage}
 
 
+class LLMTask(Task[StageContext]):
+    """A task that asks an LLM: it sets `call` (in `__init__` where the call depends on its arguments)."""
+
+    call: LLMCall
+
+
+TaskDefaults = Task  # the name tasks subclassed before Task held the defaults itself
+
+
+class LedgerTask(LLMTask):
+    """A task whose units are requests that each give several rows, and whose plan depends on what earlier
+    runs kept (synthesis): progress counts rows, and a ledger beside the rows records every spent unit,
+    kept rows or not, so a rerun never asks again for a unit whose answer gave nothing to keep."""
+
+    ledger: tuple[str, dict[str, Any]]  # (folder, schema) of the ledger rows, committed right after each shard of rows
+
+    @abstractmethod
+    def ledger_rows(self, units: list[Unit], results: list[list[Result]], ok_rows: list[dict]) -> list[dict]:
+        """The ledger rows of the units of one commit."""
+
+    @abstractmethod
+    def completed(self, done: set[str]) -> int:
+        """Rows already made by earlier runs of this stage (shown at start)."""
+
+    def committed_keys(self, ctx: StageContext) -> set[str]:
+        """Keys in the output, and in the ledger for units that gave no row."""
+        return super().committed_keys(ctx) | existing_values(ctx.run.out / self.ledger[0], self.key_column)
+
+
 def judged_rows(run_dir: Path, dataset: str, columns: tuple[str, ...], limit: int | None) -> list[dict]:
     """The rows of `<run>/<dataset>` a judging task (check, consistency) works on, in dataset order."""
-    folder = Path(run_dir) / dataset
-    if not shard_paths(folder):
-        producer = "label" if dataset == "silver" else "synthesize"
-        raise FactoryError(f"no {dataset} shards in {folder}; run `bin/generate {producer}` first")
-    return read_dataset(folder).select(*columns).to_dicts()[:limit]
+    return read_dataset(require_dataset(run_dir, dataset)).select(*columns).to_dicts()[:limit]
 
 
 @dataclass
@@ -131,11 +177,15 @@ class _Finished:
 class _Committer:
     """Buffers finished units and writes them as atomic shards on size or time, whichever comes first."""
 
-    def __init__(self, task, ctx: StageContext, stats: StageStats, commit_rows: int, commit_seconds: float, advance):
+    def __init__(self, task: Task[C], ctx: C, stats: StageStats, commit_rows: int, commit_seconds: float,
+                 advance: Callable[[int, list[dict]], None]):
         self.task, self.ctx, self.stats, self.advance = task, ctx, stats, advance
         self.writer = ShardWriter(ctx.run.out / task.stage, task.row_schema)
-        self.failures = ShardWriter(ctx.run.out / "failed", FAILED_SCHEMA)
-        self.ledger = ShardWriter(ctx.run.out / task.ledger[0], task.ledger[1]) if task.ledger else None
+        failed_schema: dict[str, Any] = FAILED_SCHEMA  # Polars schemas mix dtype classes and instances
+        self.failures = ShardWriter(ctx.run.out / "failed", failed_schema)
+        self.ledger_task = task if isinstance(task, LedgerTask) else None
+        self.ledger = (ShardWriter(ctx.run.out / self.ledger_task.ledger[0], self.ledger_task.ledger[1])
+                       if self.ledger_task is not None else None)
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.buffer: list[_Finished] = []
         self.last = time.monotonic()
@@ -156,12 +206,14 @@ class _Committer:
         self.failures.write(failed_rows)
         self.stats.rows += len(ok_rows)
         self.stats.failed += len(failed_rows)
-        if self.ledger is not None:  # after the rows: a kill in between leaves work to redo, never rows lost
-            self.ledger.write(self.task.ledger_rows([f.unit for f in buffer], [f.results for f in buffer], ok_rows))
+        if self.ledger is not None and self.ledger_task is not None:
+            # after the rows: a kill in between leaves work to redo, never rows lost
+            self.ledger.write(self.ledger_task.ledger_rows([f.unit for f in buffer], [f.results for f in buffer],
+                                                           ok_rows))
         self.advance(len(buffer), ok_rows)
 
 
-def run_stage(task, ctx: StageContext, commit_rows: int | None = None, commit_seconds: float | None = None) -> StageStats:
+def run_stage(task: Task[C], ctx: C, commit_rows: int | None = None, commit_seconds: float | None = None) -> StageStats:
     """Run `task` in ctx.run to completion (or resume it), and record it in the run's manifest."""
     run = ctx.run
     stats = StageStats(task.title)
@@ -170,7 +222,7 @@ def run_stage(task, ctx: StageContext, commit_rows: int | None = None, commit_se
         run.bind_identity(task.stage, task.identity(ctx))
         task.prepare(ctx)
         done = task.committed_keys(ctx)
-        stats.skipped = task.completed(done)
+        stats.skipped = _completed(task, done)
         _feed(task, ctx, done, stats, commit_rows or ctx.commit_rows or COMMIT_ROWS,
               commit_seconds if commit_seconds is not None else ctx.commit_seconds)
     except BaseException as exc:
@@ -181,9 +233,14 @@ def run_stage(task, ctx: StageContext, commit_rows: int | None = None, commit_se
     return stats
 
 
-def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_rows: int, commit_seconds: float) -> None:
-    sampling = task.sampling(ctx)
-    stream = None
+def _completed(task: Task[Any], done: set[str]) -> int:
+    """Progress already made by earlier runs of this stage: rows for a ledger task, else none counted."""
+    return task.completed(done) if isinstance(task, LedgerTask) else 0
+
+
+def _feed(task: Task[C], ctx: C, done: set[str], stats: StageStats, commit_rows: int, commit_seconds: float) -> None:
+    stream: EngineStream | None = None
+    window = 1  # requests in flight the stream takes: the engine's window once it has started
     started: float | None = None
     fed_from = time.perf_counter()  # a task with no LLM is timed from here
     units = iter(task.units(ctx, done))
@@ -192,17 +249,22 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
     open_units: dict[int, tuple[Unit, list[Result | None]]] = {}
     next_id = next_to_finish = 0
     exhausted = idle = False
-    prompt_hash, schema_hash, taxonomy_hash = task.hashes
+    call = task.call
+    counts_rows = isinstance(task, LedgerTask)  # a ledger task's units each give several rows: count rows
 
-    def lineage(request: Request | None, result: Result) -> dict:
-        return ctx.lineage(prompt_hash, schema_hash, taxonomy_hash, request.seed if request else ctx.seed, result)
+    def lineage(request: Request | None, result: Result | None, *, seed: int | None = None) -> dict:
+        if call is None or not isinstance(ctx, StageContext):
+            raise TypeError(f"{type(task).__name__} asks no LLM: its rows have no LLM lineage")
+        if seed is None:
+            seed = request.seed if request is not None else ctx.seed
+        return call.lineage(ctx, seed, result)
 
     with progress_bar(task.unit_name) as progress:
         total = task.total()
-        bar = progress.add_task(task.title, total=total, completed=min(task.completed(done), total or 0))
+        bar = progress.add_task(task.title, total=total, completed=min(_completed(task, done), total or 0))
 
         def advance(count: int, ok_rows: list[dict]) -> None:
-            progress.advance(bar, task.progress_of(count, ok_rows))
+            progress.advance(bar, len(ok_rows) if counts_rows else count)
 
         committer = _Committer(task, ctx, stats, commit_rows, commit_seconds, advance)
 
@@ -211,14 +273,14 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
             while next_to_finish in open_units and all(r is not None for r in open_units[next_to_finish][1]):
                 unit, results = open_units.pop(next_to_finish)
                 next_to_finish += 1
-                ok_rows, failed_rows = task.rows(unit, results, lineage)
-                stats.completion_tokens += sum(r.completion_tokens for r in results)
+                done_results = [r for r in results if r is not None]  # all in: finish_ready waits for them
+                ok_rows, failed_rows = task.rows(unit, done_results, lineage)
+                stats.completion_tokens += sum(r.completion_tokens for r in done_results)
                 stats.failures += [(str(f.get("text", ""))[:60], f.get("error") or "") for f in failed_rows]
-                committer.add(_Finished(unit, results, ok_rows, failed_rows))
+                committer.add(_Finished(unit, done_results, ok_rows, failed_rows))
 
         try:
             while True:
-                window = ctx.engine.stream_window if stream is not None else 1
                 waiting = False
                 while not exhausted and (stream is None or stream.in_flight < window):
                     unit = next(units, None)
@@ -237,10 +299,13 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
                         finish_ready()
                         continue
                     if stream is None:  # the engine starts only when there is a request to make; timed apart
+                        if call is None or not isinstance(ctx, StageContext):
+                            raise TypeError(f"{type(task).__name__} makes requests but declares no LLM call")
+                        sampling = task.sampling(ctx)
                         ctx.check_prompts_fit(unit.requests, sampling, task.name)
                         stats.engine_start_seconds = ctx.start_engine()
                         started = time.perf_counter()
-                        stream = ctx.engine.open_stream(task.schema, sampling)
+                        stream = ctx.engine.open_stream(call.constraint, sampling)
                         window = ctx.engine.stream_window
                     for index, request in enumerate(unit.requests):
                         stream.submit((next_id - 1, index), request)
@@ -251,7 +316,8 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
                     idle = waiting
                     continue
                 idle = False
-                for (unit_id, index), result in stream.poll():
+                for tag, result in stream.poll():
+                    unit_id, index = cast(tuple[int, int], tag)  # what this loop submitted
                     open_units[unit_id][1][index] = result
                 finish_ready()
             committer.flush()
@@ -262,3 +328,13 @@ def _feed(task, ctx: StageContext, done: set[str], stats: StageStats, commit_row
             if stream is not None:
                 stream.close()
             stats.seconds = time.perf_counter() - (started if started is not None else fed_from)
+
+
+def run_local(task: Task, run_dir: Path) -> StageStats:
+    """Run a task that asks no LLM (dedup, the PHI scan, the label-noise flags) in `run_dir`: the run is opened
+    here, its lock held for the whole stage and released on the way out."""
+    from factory.data.run_folder import Run
+    from factory.stages.local import LocalContext
+
+    with Run.open(run_dir) as run:
+        return run_stage(task, LocalContext(run))

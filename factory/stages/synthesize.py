@@ -24,9 +24,10 @@ from factory.data.rows import normalise_text
 from factory.engines.base import Request, Result
 from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.prompts import PromptPair
-from factory.stages.runner import WAIT, Lineage, TaskDefaults, Unit, Wait, run_stage
+from factory.stages.call import LLMCall, answer
+from factory.stages.runner import WAIT, LedgerTask, Lineage, Unit, Wait, run_stage
 from factory.stages.sentence_check import sentence_problem
-from factory.data.store import BRONZE_SCHEMA, content_key, read_dataset, schema_hash, shard_paths
+from factory.data.store import BRONZE_SCHEMA, content_key, read_dataset, shard_paths
 from factory.data.taxonomy import MIN_SENTENCE_CHARS, Category, Taxonomy, synthesis_schema
 
 SENTENCES_PER_REQUEST = 5
@@ -39,7 +40,7 @@ def balanced_attributes(attributes: dict[str, list[str]], count: int, rng: rando
     """`count` attribute dicts in which every value of every attribute appears equally often (±1)."""
     columns = {}
     for name, values in attributes.items():
-        column = []
+        column: list[str] = []
         while len(column) < count:
             block = list(values)
             rng.shuffle(block)
@@ -58,17 +59,36 @@ class PlannedRequest:
     seed: int
 
 
-class Synthesizer:
-    """Prompt, schema, request plan and row contract of the label-to-data task."""
+class SynthesizeTask(LedgerTask):
+    """Write `per_category` sentences for every category, and `per_category x none_weight` (a taxonomy
+    setting, default 1) for 'none': real notes are mostly not about the condition, so a taxonomy may ask
+    for more negatives than positives of any one category. Units are planned requests, taken
+    in plan order while a category is still short counting the sentences its requests in flight may give,
+    so the engine stays busy and no category is asked for more than it needs."""
 
-    task = "synthesize"
+    name = "synthesize"
+    stage = "bronze"
+    row_schema = BRONZE_SCHEMA
+    key_column = "request_key"
+    unit_name = "sentences"
+    title = "synthesize (bronze)"
 
-    def __init__(self, taxonomy: Taxonomy, per_request: int = SENTENCES_PER_REQUEST, prompts: PromptPair | None = None):
-        self.taxonomy = taxonomy
-        self.per_request = per_request
-        self.prompts = prompts or PromptPair("synthesize")
-        self.schema = synthesis_schema(taxonomy, per_request)
-        self.schema_hash = schema_hash(self.schema)
+    def __init__(self, taxonomy: Taxonomy, per_category: int, per_request: int = SENTENCES_PER_REQUEST):
+        self.taxonomy, self.per_category, self.per_request = taxonomy, per_category, per_request
+        self.target = {c.id: per_category for c in taxonomy.categories}
+        self.target[taxonomy.none.id] = max(1, round(per_category * taxonomy.none_weight))
+        self.call = LLMCall(PromptPair("synthesize"), synthesis_schema(taxonomy, per_request), taxonomy)
+        self.categories = [*taxonomy.categories, taxonomy.none]
+        self.kept = {c.id: 0 for c in self.categories}
+        self.seen: set[str] = set()
+        self.asked = {c.id: 0 for c in self.categories}  # requests in flight per category
+        # what a written sentence must not copy: every definition (the check also rejects lists, key: value
+        # lines, number runs, prompt debris and other languages; factory/stages/sentence_check.py)
+        self.definitions = [c.definition for c in self.categories]
+        self.rejected: dict[str, Counter] = {c.id: Counter() for c in self.categories}
+
+    def identity(self, ctx: StageContext) -> dict:
+        return {**super().identity(ctx), "per_request": self.per_request}
 
     def plan(self, category: Category, per_category: int, ctx: StageContext) -> list[PlannedRequest]:
         """Every request this category may need, in order; deterministic in (seed, category)."""
@@ -76,17 +96,14 @@ class Synthesizer:
         rng = random.Random(f"{ctx.seed}:{category.id}")
         attributes = balanced_attributes(self.taxonomy.attributes_for(category.id), count, rng)
         examples = category.examples or ("",)
-        identity = self.identity(ctx)
+        identity = self.call.identity(ctx)  # the call's: per_request is in every key as n
         planned = []
         for index, attrs in enumerate(attributes):
             example = examples[index % len(examples)]
-            key = content_key(task=self.task, category=category.id, index=index, attributes=attrs,
-                              example=example, n=self.per_request, **identity)
+            key = self.unit_key(identity, category=category.id, index=index, attributes=attrs, example=example,
+                                n=self.per_request)
             planned.append(PlannedRequest(category, index, attrs, example, key, request_seed(ctx.seed, key)))
         return planned
-
-    def identity(self, ctx: StageContext) -> dict:
-        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
 
     def chat(self, request: PlannedRequest) -> list[dict[str, str]]:
         context = {
@@ -97,7 +114,7 @@ class Synthesizer:
             "example": request.example,
             "n": self.per_request,
         }
-        return self.prompts.render({}, context)
+        return self.call.chat({}, context)
 
     def row(self, request: PlannedRequest, item_index: int, text: str, lineage: dict) -> dict:
         return {
@@ -112,41 +129,6 @@ class Synthesizer:
             "item_index": item_index,
             **lineage,
         }
-
-
-class SynthesizeTask(TaskDefaults):
-    """Write `per_category` sentences for every category, and `per_category x none_weight` (a taxonomy
-    setting, default 1) for 'none': real notes are mostly not about the condition, so a taxonomy may ask
-    for more negatives than positives of any one category. Units are planned requests, taken
-    in plan order while a category is still short counting the sentences its requests in flight may give,
-    so the engine stays busy and no category is asked for more than it needs."""
-
-    name = "synthesize"
-    stage = "bronze"
-    row_schema = BRONZE_SCHEMA
-    key_column = "request_key"
-    unit_name = "sentences"
-    title = "synthesize (bronze)"
-    ordered = True
-
-    def __init__(self, taxonomy: Taxonomy, per_category: int, per_request: int = SENTENCES_PER_REQUEST):
-        self.taxonomy, self.per_category, self.per_request = taxonomy, per_category, per_request
-        self.target = {c.id: per_category for c in taxonomy.categories}
-        self.target[taxonomy.none.id] = max(1, round(per_category * taxonomy.none_weight))
-        self.synth = Synthesizer(taxonomy, per_request)
-        self.schema = self.synth.schema
-        self.hashes = (self.synth.prompts.hash, self.synth.schema_hash, taxonomy.fingerprint)
-        self.categories = [*taxonomy.categories, taxonomy.none]
-        self.kept = {c.id: 0 for c in self.categories}
-        self.seen: set[str] = set()
-        self.asked = {c.id: 0 for c in self.categories}  # requests in flight per category
-        # what a written sentence must not copy: every definition (the check also rejects lists, key: value
-        # lines, number runs, prompt debris and other languages; factory/stages/sentence_check.py)
-        self.definitions = [c.definition for c in self.categories]
-        self.rejected: dict[str, Counter] = {c.id: Counter() for c in self.categories}
-
-    def identity(self, ctx: StageContext) -> dict:
-        return {**self.synth.identity(ctx), "per_request": self.per_request}
 
     def prepare(self, ctx: StageContext) -> None:
         """Sentences kept by earlier runs count towards each category, and are never kept twice."""
@@ -163,11 +145,8 @@ class SynthesizeTask(TaskDefaults):
     def completed(self, done: set[str]) -> int:
         return sum(self.kept.values())
 
-    def progress_of(self, units: int, ok_rows: list[dict]) -> int:
-        return len(ok_rows)
-
     def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit | Wait]:
-        plans = {c.id: iter(self.synth.plan(c, self.target[c.id], ctx)) for c in self.categories}
+        plans = {c.id: iter(self.plan(c, self.target[c.id], ctx)) for c in self.categories}
         while True:
             for cid, plan in plans.items():
                 while self.kept[cid] + self.asked[cid] * self.per_request < self.target[cid]:
@@ -177,7 +156,7 @@ class SynthesizeTask(TaskDefaults):
                     if planned.key in done:
                         continue
                     self.asked[cid] += 1
-                    yield Unit(planned.key, planned, [Request(self.synth.chat(planned), planned.seed)])
+                    yield Unit(planned.key, planned, [Request(self.chat(planned), planned.seed)])
             if not any(self.asked.values()):
                 return  # every category is full, or its plan is spent
             yield WAIT  # what to ask next depends on what the requests in flight give
@@ -191,7 +170,7 @@ class SynthesizeTask(TaskDefaults):
         if not result.ok:
             return [], [self.failure_row(self.name, planned.key, cid, result, record)]
         rows, rejected = [], []
-        for item_index, text in enumerate(result.parsed["sentences"]):
+        for item_index, text in enumerate(answer(result)["sentences"]):
             text = " ".join(text.split())
             norm = normalise_text(text)
             # whitespace padding can carry a string past the schema's minimum: measure what is kept
@@ -208,7 +187,7 @@ class SynthesizeTask(TaskDefaults):
                 continue
             self.seen.add(norm)
             self.kept[cid] += 1
-            rows.append(self.synth.row(planned, item_index, text, record))
+            rows.append(self.row(planned, item_index, text, record))
         return rows, rejected
 
     # A request is spent once its sentences are committed, even when none was kept (all duplicates or not

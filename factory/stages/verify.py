@@ -15,12 +15,13 @@ import polars as pl
 
 from factory.core.errors import FactoryError
 from factory.data.side_tables import SideTable
-from factory.data.store import LINEAGE_SCHEMA, content_key, schema_hash
+from factory.data.store import LINEAGE_SCHEMA
 from factory.data.taxonomy import Taxonomy
 from factory.engines.base import Request, Result
+from factory.stages.call import LLMCall, answer
 from factory.stages.context import StageContext, StageStats, request_seed
 from factory.stages.prompts import PromptPair
-from factory.stages.runner import Lineage, TaskDefaults, Unit, judged_rows, run_stage
+from factory.stages.runner import LLMTask, Lineage, Unit, judged_rows, run_stage
 
 VERDICTS = ("accept", "reject")  # distinct first tokens: the constraint does not favour one
 MAX_REASON_CHARS = 120
@@ -54,74 +55,59 @@ def check_schema() -> dict:
     }
 
 
-class Checker:
-    """Prompt, schema and row contract of the verifier task."""
-
-    task = "check"
-
-    def __init__(self, taxonomy: Taxonomy, prompts: PromptPair | None = None):
-        self.taxonomy = taxonomy
-        self.prompts = prompts or PromptPair("check")
-        self.schema = check_schema()
-        self.schema_hash = schema_hash(self.schema)
-        self._system_context = {"categories": taxonomy.categories, "none_category": taxonomy.none}
-
-    def chat(self, text: str, labels: list[str], purpose: str) -> list[dict[str, str]]:
-        categories = [self.taxonomy.get(label) for label in labels]
-        return self.prompts.render(self._system_context, {"sentence": text, "labels": categories, "purpose": purpose})
-
-    def identity(self, ctx: StageContext) -> dict:
-        return ctx.identity(self.prompts.hash, self.schema_hash, self.taxonomy.fingerprint)
-
-    def key(self, row: dict, ctx: StageContext) -> str:
-        return content_key(task=self.task, row_id=row["row_id"], text=row["text"], labels=list(row["labels"]),
-                           **self.identity(ctx))
-
-    def row(self, judged: dict, key: str, parsed: dict, lineage: dict) -> dict:
-        return {"row_id": judged["row_id"], "check_key": key, "source": judged["source"], "text": judged["text"],
-                "labels": list(judged["labels"]), "verdict": parsed["verdict"], "reason": parsed["reason"], **lineage}
+def _check_dataset(dataset: str) -> None:
+    if dataset not in CHECKED_DATASETS:
+        raise FactoryError(f"check covers silver and bronze, not {dataset!r}")
 
 
-class CheckTask(TaskDefaults):
-    """Judge every row of one dataset that has no verdict yet for its current text and labels."""
+class CheckTask(LLMTask):
+    """Judge every given row (`row_id`, `source`, `text`, `labels`) of one dataset that has no verdict yet for
+    its current text and labels; `of_run` judges a run's silver or bronze."""
 
     name = "check"
     key_column = "check_key"
     row_schema = CHECK_SCHEMA
 
-    def __init__(self, run_dir: Path, dataset: str, taxonomy: Taxonomy, limit: int | None = None):
-        if dataset not in CHECKED_DATASETS:
-            raise FactoryError(f"check covers silver and bronze, not {dataset!r}")
-        self.dataset = dataset
+    def __init__(self, dataset: str, taxonomy: Taxonomy, judged: list[dict], prompts: PromptPair | None = None):
+        _check_dataset(dataset)
+        self.dataset, self.taxonomy, self.judged = dataset, taxonomy, judged
         self.stage = f"{dataset}_check"
         self.title = f"check ({dataset})"
-        self.checker = Checker(taxonomy)
-        self.schema = self.checker.schema
-        self.hashes = (self.checker.prompts.hash, self.checker.schema_hash, taxonomy.fingerprint)
-        self.judged = judged_rows(run_dir, dataset, ("row_id", "source", "text", "labels"), limit)
+        self.call = LLMCall(prompts or PromptPair("check"), check_schema(), taxonomy)
+        self._system_context = {"categories": taxonomy.categories, "none_category": taxonomy.none}
 
-    def identity(self, ctx: StageContext) -> dict:
-        return self.checker.identity(ctx)
+    @classmethod
+    def of_run(cls, run_dir: Path, dataset: str, taxonomy: Taxonomy, limit: int | None = None) -> CheckTask:
+        _check_dataset(dataset)  # before the run folder is read
+        return cls(dataset, taxonomy, judged_rows(run_dir, dataset, ("row_id", "source", "text", "labels"), limit))
+
+    def chat(self, text: str, labels: list[str], purpose: str) -> list[dict[str, str]]:
+        categories = [self.taxonomy.get(label) for label in labels]
+        return self.call.chat(self._system_context, {"sentence": text, "labels": categories, "purpose": purpose})
 
     def total(self) -> int:
         return len(self.judged)
 
     def units(self, ctx: StageContext, done: set[str]) -> Iterator[Unit]:
+        identity = self.identity(ctx)
         for row in self.judged:
-            key = self.checker.key(row, ctx)
-            chat = self.checker.chat(row["text"], list(row["labels"]), self.dataset)
+            key = self.unit_key(identity, row_id=row["row_id"], text=row["text"], labels=list(row["labels"]))
+            chat = self.chat(row["text"], list(row["labels"]), self.dataset)
             yield Unit(key, row, [Request(chat, request_seed(ctx.seed, key))])
 
     def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
         result, record = results[0], lineage(unit.requests[0], results[0])
         if not result.ok:
             return [], [self.failure_row(self.name, unit.key, unit.item["text"], result, record)]
-        return [self.checker.row(unit.item, unit.key, result.parsed, record)], []
+        judged, parsed = unit.item, answer(result)
+        return [{"row_id": judged["row_id"], "check_key": unit.key, "source": judged["source"], "text": judged["text"],
+                 "labels": list(judged["labels"]), "verdict": parsed["verdict"], "reason": parsed["reason"],
+                 **record}], []
 
 
 def run_check(run_dir: Path, dataset: str, taxonomy: Taxonomy, ctx: StageContext, limit: int | None = None,
               shard_size: int | None = None) -> StageStats:
-    return run_stage(CheckTask(run_dir, dataset, taxonomy, limit), ctx, commit_rows=shard_size)
+    return run_stage(CheckTask.of_run(run_dir, dataset, taxonomy, limit), ctx, commit_rows=shard_size)
 
 
 def current_verdicts(run_dir: Path, dataset: str) -> pl.DataFrame | None:

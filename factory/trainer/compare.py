@@ -36,7 +36,6 @@ from factory.trainer.selection import SELECTED_SUFFIX, THRESHOLD_RULE, Selection
 DEFAULT_SETS = ("gold", "silver", "bronze", "gold+silver", "gold+bronze", "gold+silver+bronze")
 DEFAULT_EXPERIMENTS_DIR = DATA_DIR / "experiments"
 MINORITY_COUNT = 3  # categories with the lowest gold support, where the paper reports the largest gains
-SIDE_MIN_AGREEMENT = 0.6  # self-consistency below this (or a majority unlike the silver label) flags a silver row
 NEGATIVES_SOURCE = "negatives"  # in-memory source of --negatives rows (gold-train 'none' sentences)
 REVIEWED = "reviewed"  # in-memory source: silver rows clinicians accepted (their labels) or corrected (new labels)
 SET_PARTS = ("gold", *SYNTHETIC_SOURCES, REVIEWED)  # what a training set name combines, in canonical order
@@ -260,7 +259,7 @@ def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy, opts: Com
     added to `review["rows"]` with their reviewed labels (source "reviewed", the REVIEWED training set).
     """
     review = {"rejected": {}, "reviewed": 0, "disagreed": 0} if review is None else review
-    from factory.data.side_tables import KINDS, SideTable
+    from factory.data.side_tables import excluded_row_ids, side_flags
 
     rows, flagged, found, notes = Rows(), set(), False, []
     excluded: dict[str, set[str]] = {}
@@ -270,41 +269,14 @@ def load_synthetic(role: str, folders: list[Path], taxonomy: Taxonomy, opts: Com
         frame = pl.DataFrame({"row_id": ds["row_id"], "text": ds["text"], "labels": ds["labels"]},
                              schema={"row_id": pl.Utf8, "text": pl.Utf8, "labels": pl.List(pl.Utf8)})
         run_dir = Path(folder).resolve().parent
-        kinds = ["check"] + (["consistency"] if role == "silver" else ["dedup"])
-        current = {kind: SideTable(run_dir, role, kind).current(frame) for kind in kinds}
-
-        def required(kind: str, complete: bool = False) -> pl.DataFrame:
-            table = current[kind]
-            if table is None:
-                raise FactoryError(f"no {kind} table for {role} in {run_dir}; run "
-                                   f"`bin/generate {KINDS[kind].produced_by} --run {run_dir}` first")
-            if complete:
-                stale = set(frame["row_id"].to_list()) - set(table["row_id"].to_list())
-                if stale:
-                    raise FactoryError(f"{len(stale)} of {frame.height} {role} rows in {run_dir} are newer than the "
-                                       f"{kind} table; run `bin/generate {KINDS[kind].produced_by} --run {run_dir}` again")
-            return table
-
-        if current["check"] is not None:
-            flagged |= set(current["check"].filter(pl.col("verdict") == "reject")["row_id"].to_list())
-        if current.get("consistency") is not None:
-            table = current["consistency"]
-            flagged |= set(table.filter(~(pl.col("silver_agrees") & (pl.col("agreement") >= SIDE_MIN_AGREEMENT)))
-                           ["row_id"].to_list())
-        if current.get("dedup") is not None:
-            flagged |= set(current["dedup"].filter(pl.col("duplicate"))["row_id"].to_list())
-        found |= any(t is not None for t in current.values())
-        if opts.drop_rejected:
-            excluded.setdefault("verifier rejected", set()).update(
-                required("check").filter(pl.col("verdict") == "reject")["row_id"].to_list())
-        if role == "silver" and opts.silver_min_agreement is not None:
-            threshold = opts.silver_min_agreement
-            confident = set(required("consistency").filter(pl.col("silver_agrees") & (pl.col("agreement") >= threshold))
-                            ["row_id"].to_list())
-            excluded.setdefault(f"agreement < {threshold:g}", set()).update(set(frame["row_id"].to_list()) - confident)
-        if role == "bronze" and opts.drop_duplicates:
-            excluded.setdefault("duplicate", set()).update(
-                required("dedup", complete=True).filter(pl.col("duplicate"))["row_id"].to_list())
+        # Every flag (and the error naming the command to run) comes from the side tables' own kinds.
+        side = side_flags(run_dir, role, frame)
+        if side is not None:
+            found = True
+            flagged |= side
+        for reason, ids in excluded_row_ids(role, run_dir, frame, opts.silver_min_agreement, opts.drop_rejected,
+                                            opts.drop_duplicates).items():
+            excluded.setdefault(reason, set()).update(ids)
         decisions = current_decisions(run_dir, role, rows=frame)
         if decisions.height:
             verdicts = consensus(decisions)

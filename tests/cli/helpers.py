@@ -43,7 +43,6 @@ def generate_in_process(*args) -> subprocess.CompletedProcess:
     from click.testing import CliRunner
 
     from factory.cli.main import main, run_command
-    from factory.data.run_folder import release_run_locks
 
     argv = list(map(str, args))
     code = 0
@@ -52,7 +51,5 @@ def generate_in_process(*args) -> subprocess.CompletedProcess:
             run_command(main, argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            release_run_locks()  # a refused command in this process must not keep a run folder locked
         out, err = (stream.getvalue().decode("utf-8", "replace") for stream in (stdout, stderr))
     return subprocess.CompletedProcess(["generate", *argv], code, out, err)

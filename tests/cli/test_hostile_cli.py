@@ -85,7 +85,7 @@ def test_compare_out_pointing_at_a_file_is_refused_before_training(tmp_path):
     assert generate("gold", "import", gold, "--out", tmp_path / "g").returncode == 0
     (tmp_path / "report.md").write_text("my report\n")
     before = tree_hashes(tmp_path)
-    result = generate("compare", "--gold", tmp_path / "g", "--models", "tfidf", "--seeds", "0",
+    result = generate("compare", "--gold", tmp_path / "g", "--classifiers", "tfidf", "--seeds", "0",
                       "--out", tmp_path / "report.md")
     assert_refused(result, "is a file")
     assert tree_hashes(tmp_path) == before

@@ -52,7 +52,7 @@ def refused(tmp_path, *args, fragments=()) -> str:
 @pytest.mark.parametrize("option", ["--synthetic-weight", "--synthetic-cap-ratio"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e309"])
 def test_compare_refuses_a_weight_or_ratio_that_is_not_a_finite_number(tmp_path, gold, option, value):
-    message = refused(tmp_path, "compare", "--gold", gold, "--models", "tfidf", option, value, "--out", tmp_path / "r",
+    message = refused(tmp_path, "compare", "--gold", gold, "--classifiers", "tfidf", option, value, "--out", tmp_path / "r",
                       fragments=(option,))
     assert "finite" in message or "range" in message
 
@@ -61,7 +61,7 @@ def test_compare_refuses_a_weight_or_ratio_that_is_not_a_finite_number(tmp_path,
                                   ["train", "--seed", "-1"], ["train", "--seed", str(2**64)]])
 def test_negative_or_huge_seeds_are_refused(tmp_path, gold, args):
     command, option = args[0], args[1]
-    refused(tmp_path, *args, "--gold", gold, "--models" if command == "compare" else "--model", "tfidf",
+    refused(tmp_path, *args, "--gold", gold, "--classifiers" if command == "compare" else "--classifier", "tfidf",
             "--out", tmp_path / "out", fragments=(option,))
 
 
@@ -79,13 +79,13 @@ def test_out_pointing_at_an_existing_file_is_refused(tmp_path, gold, command):
 
 def test_predict_with_a_truncated_model_file_names_it(tmp_path, gold):
     model = tmp_path / "model"
-    trained = run("train", "--gold", gold, "--model", "tfidf", "--no-select", "--fixed-threshold", "--out", model)
+    trained = run("train", "--gold", gold, "--classifier", "tfidf", "--no-select", "--fixed-threshold", "--out", model)
     assert trained.returncode == 0, trained.stderr
     weights = model / "model.joblib"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     sentences = tmp_path / "s.txt"
     sentences.write_text("She keeps forgetting recent conversations.\n")
-    refused(tmp_path, "predict", "--model", model, "--input", sentences, "--out", tmp_path / "p",
+    refused(tmp_path, "predict", "--classifier-dir", model, "--input", sentences, "--out", tmp_path / "p",
             fragments=("model.joblib", "damaged or truncated"))
 
 
@@ -141,7 +141,7 @@ def test_compare_and_train_name_a_damaged_shard_and_its_fault(tmp_path, gold, co
     (silver / "part-00001.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
     args = ["--sets", "gold+silver"] if command == "compare" else ["--set", "gold+silver"]
     message = refused(tmp_path, command, "--gold", gold, "--silver", silver, *args,
-                      "--models" if command == "compare" else "--model", "tfidf", "--out", tmp_path / "out",
+                      "--classifiers" if command == "compare" else "--classifier", "tfidf", "--out", tmp_path / "out",
                       fragments=("part-00001.parquet",))
     assert "datasets" not in message.lower() and "cannot read" in message
 

@@ -16,7 +16,7 @@ from factory.data.store import SILVER_SCHEMA, ShardWriter
 from tests.cli.helpers import assert_refused, generate, tree_hashes
 from tests.conftest import toy_records, write_jsonl
 
-FAST = ("--models", "tfidf", "--seeds", "0", "--no-select", "--fixed-threshold", "--test-fraction", "0.25")
+FAST = ("--classifiers", "tfidf", "--seeds", "0", "--no-select", "--fixed-threshold", "--test-fraction", "0.25")
 
 
 @pytest.fixture(scope="module")

@@ -26,14 +26,16 @@ if __name__ == "__main__":  # the engine's spawned processes re-import this file
             if param.name == "engine":
                 param.type = click.STRING
 
-    make_context = generate.stage_context
+    from factory import api
 
-    def stage_context(opts):
-        context = make_context(opts)
+    make_context = api.stage_context
+
+    def stage_context(spec, *args, **kwargs):
+        context = make_context(spec, *args, **kwargs)
         context.commit_rows = int(os.environ.get("FACTORY_KILL_COMMIT_ROWS", "2"))
         context.commit_seconds = float(os.environ.get("FACTORY_KILL_COMMIT_SECONDS", "0.5"))
         return context
 
-    generate.stage_context = stage_context
-    generate.warn_shared_leading_tokens = lambda *args: None  # advisory, and it imports transformers (~10 s)
+    api.stage_context = stage_context
+    api.warn_shared_leading_tokens = lambda *args: None  # advisory, and it imports transformers (~10 s)
     run()

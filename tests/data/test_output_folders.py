@@ -13,7 +13,7 @@ import pytest
 from factory.core.errors import FactoryError
 from factory.data.gold import GOLD_MARKER, GOLD_WRITER, import_gold
 from factory.data.output_folder import MARKER, Writer, check_output_folder, claim_output_folder, unique_default
-from factory.data.run_folder import FOREIGN, Run, check_run, release_run_locks, repair_run
+from factory.data.run_folder import FOREIGN, Run, check_run, repair_run
 from factory.data.store import SILVER_SCHEMA, ShardWriter
 from factory.trainer.compare import default_out_dir as compare_default
 from factory.trainer.predict import default_out_dir as predict_default
@@ -163,10 +163,8 @@ def test_a_run_folder_still_adopts_gold_import_output_and_its_own_shards(tmp_pat
     folder = tmp_path / "run"
     import_gold(toy_gold_file, taxonomy, folder / "gold")  # the demo recipe's first stage
     ShardWriter(folder / "silver", SILVER_SCHEMA)  # an empty dataset folder
-    try:
-        assert Run.open(folder).out == folder.resolve()
-    finally:
-        release_run_locks()
+    with Run.open(folder) as run:
+        assert run.out == folder.resolve()
 
 
 def test_runs_check_names_a_foreign_file_in_a_dataset_folder_and_repair_keeps_the_stage(tmp_path):

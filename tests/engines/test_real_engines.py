@@ -18,7 +18,7 @@ from factory.engines import load_engine
 from factory.engines.base import EngineConfig, Request, Sampling
 from factory.stages.label import Labeler
 from factory.engines.model_ref import model_hash, prepare_embedded_model
-from factory.stages.synthesize import Synthesizer
+from factory.stages.synthesize import SynthesizeTask
 from tests.conftest import ROOT, toy_records, write_jsonl
 
 pytestmark = pytest.mark.engine
@@ -78,6 +78,7 @@ def test_vllm_cpu_label_synthesize_compare_without_network(tmp_path, vllm_single
         assert set(row["labels"]) <= set(taxonomy.all_ids)  # rows carry ids; the model wrote choice strings
         written = [taxonomy.get(label).choice for label in row["labels"]]
         jsonschema.validate({"evidence": row["evidence"], "labels": written}, schema)
+        assert 0 < row["logprob_confidence"] <= 1  # the engine's log-probabilities of its own answer
         assert row["text"] in label_run.sentences and row["source"] == "silver"
     _assert_lineage(silver, embedded_model, "vllm")
 
@@ -97,7 +98,7 @@ def test_vllm_cpu_label_synthesize_compare_without_network(tmp_path, vllm_single
 
 def test_transformers_outlines_backend_obeys_the_schemas(embedded_model, taxonomy):
     labeler = Labeler(taxonomy)
-    synth = Synthesizer(taxonomy, per_request=2)
+    synth = SynthesizeTask(taxonomy, per_category=2, per_request=2)
     config = EngineConfig(model_path=str(embedded_model), batch_size=4)
     with load_engine("transformers", config) as engine:
         labels = engine.generate([Request(labeler.chat(s), seed=1) for s in SENTENCES], labeler.schema, Sampling(max_tokens=96))

@@ -96,11 +96,10 @@ def test_filters_refuse_a_stale_dedup_table(notes_dir, taxonomy, make_context, t
 
 def test_dedup_is_refused_while_another_process_holds_the_run(notes_dir, taxonomy, make_context, tmp_path, embedder):
     run = make_run(notes_dir, taxonomy, make_context, tmp_path / "run")
-    holder = Run.open(run)  # e.g. a synthesize still appending to bronze
-    with pytest.raises(FactoryError, match="in use by another factory process"):
-        run_dedup(run, Reference([], [], []), embedder=embedder)
+    with Run.open(run):  # e.g. a synthesize still appending to bronze
+        with pytest.raises(FactoryError, match="in use by another factory process"):
+            run_dedup(run, Reference([], [], []), embedder=embedder)
     assert not (run / "bronze_dedup").exists()
-    del holder
     summary = run_dedup(run, Reference([], [], []), embedder=embedder)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stages"]["bronze_dedup"]["flagged"] == summary["flagged"]

@@ -60,7 +60,7 @@ def test_no_reviews_writes_nothing(tmp_path, taxonomy):
 
 def test_quality_cli_shows_kappa_and_writes_a_reliability_curve(tmp_path, taxonomy):
     run = reviewed_run(tmp_path / "run")
-    (run / "manifest.json").write_text("{}")
+    (run / "manifest.json").write_text(json.dumps({"run_id": "reviewed", "stages": {}}))  # quality writes its noise flags
     gold_path, _ = _gold(tmp_path, taxonomy)
     result = CliRunner().invoke(main, ["quality", "--run", str(run), "--gold", str(gold_path)])
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -89,3 +89,21 @@ def test_too_few_decisions_are_said_not_shown_as_a_degenerate_interval():
     assert _fmt({"value": 0.5, "ci95": [0.3, 0.7], "n": 12}).endswith("too few decisions for an interval)")
     assert _fmt({"value": 0.5, "ci95": [0.3, 0.7], "n": 40}) == "0.50 [0.30, 0.70]"
     assert _fmt({"value": None, "ci95": [None, None], "n": 0}) == "n/a"
+
+
+def test_without_consistency_the_label_stages_own_confidence_is_calibrated(tmp_path, taxonomy):
+    import shutil
+
+    import polars as pl
+
+    run = reviewed_run(tmp_path / "run")
+    shutil.rmtree(run / "silver_consistency")  # consistency never ran
+    for shard in (run / "silver").glob("part-*.parquet"):
+        rows = pl.read_parquet(shard)
+        rows.with_columns(logprob_confidence=pl.Series([0.95 - 0.1 * i for i in range(rows.height)])).write_parquet(shard)
+    report, paths = build(run, taxonomy, None, tmp_path / "out", n_boot=50)
+    label = report["calibration"]["label_logprob_confidence"]
+    assert set(report["calibration"]) == {"label_logprob_confidence"}
+    assert label["n"] == 8 and 0 <= label["ece"] <= 1 and sum(b["n"] for b in label["curve"]) == 8
+    assert (tmp_path / "out" / "reliability.png") in paths
+    assert "`label_logprob_confidence`: expected calibration error" in (tmp_path / "out" / "llm_vs_review.md").read_text()

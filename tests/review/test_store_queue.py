@@ -106,3 +106,21 @@ def test_the_gold_classifier_puts_contested_rows_first_and_every_row_says_why(re
     # without gold the line says so, and the other signals still order the queue
     plain = build_queue(review_run, "silver", TAXONOMY, "informative")
     assert all(item.why.startswith("no classifier: the run has no gold; ") for item in plain)
+
+
+def test_without_consistency_the_label_stages_confidence_says_why_and_orders_doubt(review_run):
+    import shutil
+
+    shutil.rmtree(review_run / "silver_consistency")  # consistency never ran
+    shard = shard_paths(review_run / "silver")[0]
+    silver = pl.read_parquet(shard)
+    confidence = [0.99 - 0.08 * i for i in range(silver.height)]  # the later rows the LLM was less sure of
+    silver.with_columns(logprob_confidence=pl.Series(confidence)).write_parquet(shard)
+    by_text = dict(zip(silver["text"], confidence))
+
+    queue = build_queue(review_run, "silver", TAXONOMY, "informative")
+    assert len(queue) == silver.height
+    for item in queue:
+        assert f"LLM confidence {by_text[item.text]:.2f} when labelling" in item.why
+        assert item.payload()["label_confidence"] == pytest.approx(by_text[item.text], abs=1e-3)
+        assert item.contested == (by_text[item.text] < 0.8 or item.payload()["check"]["verdict"] == "reject")

@@ -106,3 +106,38 @@ def test_run_label_streams_its_input(taxonomy, make_context):
     stats = run_label(sentences(), taxonomy, ctx, shard_size=100)
     assert pulled == list(range(600)) and stats.rows == 600
     assert [len(requests) for requests, _ in engine.calls] == [256, 256, 88]
+
+
+def _confident_labeller(request, sampling, call):
+    """Answers 'none' with two tokens of log-probability log(0.9) and log(0.4) where logprobs are asked for."""
+    import math
+    text = '{"evidence": "", "labels": ["none"]}'
+    logprobs = ((text[:10], math.log(0.9), {}), (text[10:], math.log(0.4), {})) if sampling.logprobs else None
+    return RawOutput(text, "stop", 10, 2, logprobs)
+
+
+def test_silver_rows_carry_the_llms_confidence_from_logprobs(notes_dir, taxonomy, make_context):
+    ctx = make_context(FakeEngine(_confident_labeller))
+    run_label(list(iter_sentences(iter_notes(notes_dir))), taxonomy, ctx)
+    silver = pl.read_parquet(ctx.run.out / "silver")
+    # exp(mean(log 0.9, log 0.4)) = sqrt(0.36) = 0.6: the geometric mean of the token probabilities
+    assert silver.height > 0 and silver["logprob_confidence"].to_list() == pytest.approx([0.6] * silver.height)
+
+
+def test_a_silver_folder_begun_without_confidence_keeps_one_schema_and_its_keys(notes_dir, taxonomy, make_context):
+    from factory.data.store import ShardWriter
+    sentences = list(iter_sentences(iter_notes(notes_dir)))
+    ctx = make_context(FakeEngine(_confident_labeller))
+    run_label(sentences[:2], taxonomy, ctx)
+    first = pl.read_parquet(ctx.run.out / "silver")
+    # rewrite the folder as an earlier version left it: same rows, no confidence column
+    for shard in (ctx.run.out / "silver").glob("part-*.parquet"):
+        shard.unlink()
+    old_schema = {k: v for k, v in SILVER_SCHEMA.items() if k != "logprob_confidence"}
+    ShardWriter(ctx.run.out / "silver", old_schema).write(first.drop("logprob_confidence").to_dicts())
+
+    stats = run_label(sentences, taxonomy, ctx)  # resumed in the same run folder
+    silver = pl.read_parquet(ctx.run.out / "silver")  # one schema across shards, or this read would fail
+    assert "logprob_confidence" not in silver.columns
+    assert stats.skipped == 2 and silver.height == len(sentences) and silver["row_id"].n_unique() == silver.height
+    assert set(first["row_id"]) <= set(silver["row_id"])  # the earlier rows were not relabelled under new keys

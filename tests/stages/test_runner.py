@@ -147,3 +147,67 @@ def test_an_interrupt_stops_the_engine_at_once_and_a_normal_end_closes_it(make_c
                     raise KeyboardInterrupt
         assert engine.ended == expected
         ctx.run._lock.close()
+
+
+def test_a_new_llm_stage_declares_its_call_and_gets_identity_keys_and_lineage(taxonomy, make_context):
+    """A stage written against `Task` alone: no hash, identity or lineage code, and the runner's rows and
+    manifest carry all three, derived from its one `LLMCall`."""
+    import polars as pl
+
+    from factory.data.store import LINEAGE_SCHEMA
+    from factory.engines.base import Request
+    from factory.stages.call import LLMCall, answer
+    from factory.stages.prompts import PromptPair
+    from factory.stages.runner import LLMTask, Unit, run_stage
+    from factory.stages.verify import check_schema
+
+    class Echo(LLMTask):
+        name, stage, title, key_column = "echo", "silver_echo", "echo", "echo_key"
+        row_schema = {"echo_key": pl.String, "verdict": pl.String, **LINEAGE_SCHEMA}
+
+        def __init__(self):
+            self.call = LLMCall(PromptPair("check"), check_schema(), taxonomy)
+
+        def units(self, ctx, done):
+            identity = self.identity(ctx)
+            for i, text in enumerate(["one sentence.", "another sentence."]):
+                chat = self.call.chat({"categories": taxonomy.categories, "none_category": taxonomy.none},
+                                      {"sentence": text, "labels": [], "purpose": "silver"})
+                yield Unit(self.unit_key(identity, text=text), text, [Request(chat, seed=i)])
+
+        def rows(self, unit, results, lineage):
+            return [{"echo_key": unit.key, "verdict": answer(results[0])["verdict"],
+                     **lineage(unit.requests[0], results[0])}], []
+
+    ctx = make_context(FakeEngine(lambda *a: json_output({"reason": "fine", "verdict": "accept"})))
+    task = Echo()
+    stats = run_stage(task, ctx)
+    rows = pl.read_parquet(ctx.run.out / "silver_echo").to_dicts()
+    assert stats.rows == 2 and [r["seed"] for r in rows] == [0, 1]
+    prompt_hash, schema_hash, taxonomy_hash = task.call.hashes
+    assert {(r["prompt_hash"], r["schema_hash"], r["taxonomy_hash"]) for r in rows} == {task.call.hashes}
+    assert prompt_hash == task.call.prompts.hash and taxonomy_hash == taxonomy.fingerprint and len(schema_hash) == 64
+    assert rows[0]["model_hash"] == ctx.model.hash and rows[0]["engine"] == "fake" and rows[0]["run_id"] == ctx.run.run_id
+    manifest = json.loads((ctx.run.out / "manifest.json").read_text())["stages"]["silver_echo"]
+    assert manifest["identity"] == {"model_hash": ctx.model.hash, "prompt_hash": prompt_hash, "schema_hash": schema_hash,
+                                    "taxonomy_hash": taxonomy_hash, "sampling": ctx.sampling.to_json(), "seed": 0}
+
+
+def test_task_is_an_abstract_contract_and_a_task_without_a_call_names_its_own_identity(make_context):
+    from factory.stages.runner import Task
+
+    class Incomplete(Task):
+        name, stage, title, key_column, row_schema = "x", "x", "x", "k", {}
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()
+
+    class NoCall(Incomplete):
+        def units(self, ctx, done):
+            return iter(())
+
+        def rows(self, unit, results, lineage):
+            return [], []
+
+    with pytest.raises(TypeError, match="asks no LLM: it must override identity"):
+        NoCall().identity(make_context(FakeEngine(lambda *a: json_output({}))))

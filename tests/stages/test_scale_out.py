@@ -89,4 +89,5 @@ def test_every_llm_command_takes_the_ray_options():
     from factory.cli.main import main
 
     for name in ("label", "synthesize", "check", "consistency"):
-        assert {"use_ray", "workers", "ray_address"} <= {p.name for p in main.commands[name].params}, name
+        flags = {opt for p in main.commands[name].params for opt in p.opts}
+        assert {"--ray", "--workers", "--ray-address"} <= flags, name

@@ -5,7 +5,7 @@ import polars as pl
 
 from factory.engines.base import RawOutput
 from factory.data.store import BRONZE_SCHEMA
-from factory.stages.synthesize import Synthesizer, balanced_attributes, run_synthesize
+from factory.stages.synthesize import SynthesizeTask, balanced_attributes, run_synthesize
 from tests.conftest import FakeEngine, json_output
 
 
@@ -37,7 +37,7 @@ def test_bronze_rows_per_category_with_recorded_attributes(taxonomy, make_contex
 
 
 def test_prompts_carry_the_definition_and_sampled_attributes(taxonomy, make_context):
-    synth = Synthesizer(taxonomy, per_request=3)
+    synth = SynthesizeTask(taxonomy, per_category=3, per_request=3)
     category = taxonomy.get("requiring_assistance")
     planned = synth.plan(category, per_category=3, ctx=make_context(FakeEngine(_writer)))[0]
     user = synth.chat(planned)[-1]["content"]

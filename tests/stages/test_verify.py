@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from factory.data.side_tables import rejected_row_ids
-from factory.stages.verify import CHECK_SCHEMA, Checker, check_schema, current_verdicts, run_check
+from factory.stages.verify import CHECK_SCHEMA, CheckTask, check_schema, current_verdicts, run_check
 from factory.core.errors import FactoryError
 from factory.data.store import read_dataset
 from tests.conftest import FakeEngine, json_output
@@ -36,7 +36,7 @@ def test_schema_is_strict_and_bounded():
 
 
 def test_prompt_carries_sentence_and_label_definitions(taxonomy):
-    chat = Checker(taxonomy).chat("She keeps forgetting her keys.", ["cognitive_impairment"], "silver")
+    chat = CheckTask("silver", taxonomy, []).chat("She keeps forgetting her keys.", ["cognitive_impairment"], "silver")
     assert chat[0]["role"] == "system" and "accept" in chat[0]["content"]
     assert "She keeps forgetting her keys." in chat[1]["content"]
     assert taxonomy.get("cognitive_impairment").definition in chat[1]["content"]

@@ -33,18 +33,18 @@ def sentences(tmp_path):
 
 def test_an_earlier_prediction_is_replaced_only_with_replace(tmp_path, model_dir, sentences):
     out = tmp_path / "work" / "pred"
-    first = generate("predict", "--model", model_dir, "--input", sentences, "--out", out)
+    first = generate("predict", "--classifier-dir", model_dir, "--input", sentences, "--out", out)
     assert first.returncode == 0, first.stderr
     assert json.loads((out / PREDICT_MARKER).read_text())["written_by"] == "bin/generate predict"
     before = tree_hashes(tmp_path / "work")
-    again = generate("predict", "--model", model_dir, "--input", sentences, "--out", out)
+    again = generate("predict", "--classifier-dir", model_dir, "--input", sentences, "--out", out)
     assert_refused(again, "holds an earlier `predict` output", "--replace")
     assert tree_hashes(tmp_path / "work") == before
     sentences.write_text("Abdomen is soft.\n", encoding="utf-8")
-    replaced = generate("predict", "--model", model_dir, "--input", sentences, "--out", out, "--replace")
+    replaced = generate("predict", "--classifier-dir", model_dir, "--input", sentences, "--out", out, "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert pl.read_parquet(out / "part-00000.parquet").height == 1
-    older_name = generate("predict", "--model", model_dir, "--input", sentences, "--out", out, "--overwrite")
+    older_name = generate("predict", "--classifier-dir", model_dir, "--input", sentences, "--out", out, "--overwrite")
     assert older_name.returncode == 0, older_name.stderr
     assert not [p for p in (tmp_path / "work").iterdir() if p.name.startswith(".")]  # no build or old folder left
 
@@ -56,7 +56,7 @@ def test_a_folder_predict_did_not_write_is_refused_even_with_overwrite(tmp_path,
     (tmp_path / "work" / "a-file").write_text("x")
     before = tree_hashes(tmp_path / "work")
     for target in (out, tmp_path / "work" / "a-file"):
-        result = generate("predict", "--model", model_dir, "--input", sentences, "--out", target, "--overwrite")
+        result = generate("predict", "--classifier-dir", model_dir, "--input", sentences, "--out", target, "--overwrite")
         assert_refused(result, str(target))
     assert tree_hashes(tmp_path / "work") == before
     with pytest.raises(FactoryError, match="was not written by `predict`"):
@@ -69,7 +69,7 @@ def test_gold_style_input_that_is_not_utf8_is_one_error_line(tmp_path, model_dir
     path = work / "in.jsonl"
     path.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
     before = tree_hashes(work)
-    result = generate("predict", "--model", model_dir, "--input", path, "--out", work / "pred")
+    result = generate("predict", "--classifier-dir", model_dir, "--input", path, "--out", work / "pred")
     assert_refused(result, "line 2: not UTF-8")
     assert tree_hashes(work) == before
 

@@ -19,7 +19,7 @@ def gold_dir(tmp_path, taxonomy):
 
 
 def _train(gold_dir, out, *extra):
-    return generate("train", "--gold", gold_dir, "--set", "gold", "--model", "tfidf", "--no-select", "--out", out,
+    return generate("train", "--gold", gold_dir, "--set", "gold", "--classifier", "tfidf", "--no-select", "--out", out,
                     "--cache-dir", gold_dir.parent / "cache", *extra)
 
 
