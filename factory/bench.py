@@ -182,6 +182,16 @@ def bench_sentences(count: int) -> list:
     return list(itertools.islice(iter_sentences(iter_notes(DEMO_DIR / "notes")), count))
 
 
+def label_context(spec: dict, out: Path, engine_factory, engine: str = "vllm"):
+    """A label stage's context on the bench's own engine, built where every stage context is built
+    (factory/api.stage_context): the same run folder, model and sampling rules as `bin/generate label`."""
+    from factory import api
+    from factory.core.specs import WriterEngine
+
+    settings = WriterEngine(model=Path(spec["model"]), engine=engine, max_tokens=spec["max_tokens"], seed=0)
+    return api.stage_context(settings, folder=out, engine_factory=engine_factory)
+
+
 def _device() -> dict:
     info = {"platform": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
     try:
@@ -285,24 +295,18 @@ def child_engine(spec: dict) -> list[dict]:
 def _rerun(engine, sentences, taxonomy, spec: dict, sampling) -> dict:
     """run_label into a fresh folder, then again into the same folder: the rerun must call no LLM."""
     from factory.stages.label import run_label
-    from factory.engines.model_ref import ModelRef, model_hash
-    from factory.data.run_folder import Run
-    from factory.stages.context import StageContext
 
-    model = ModelRef(path=Path(spec["model"]), hash=model_hash(Path(spec["model"])), embedded=False)
     out = Path(tempfile.mkdtemp(prefix="rerun-", dir=spec["work"]))
-
-    def context(factory):
-        return StageContext(run=Run.open(out), model=model, engine_name=engine.name, sampling=sampling, seed=0,
-                            engine_factory=factory)
-
-    first = run_label(sentences, taxonomy, context(lambda: engine))
+    ctx = label_context(spec, out, lambda: engine, engine.name)
+    first = run_label(sentences, taxonomy, ctx)
+    ctx.run.close()  # the run only: the engine is the caller's, still measured after this
 
     def no_engine():
         raise AssertionError("the rerun started an engine")
 
     started = time.perf_counter()
-    again = run_label(sentences, taxonomy, context(no_engine))
+    with label_context(spec, out, no_engine, engine.name) as ctx:
+        again = run_label(sentences, taxonomy, ctx)
     seconds = time.perf_counter() - started
     return {"config": "rerun of run_label (resume)", "n": len(sentences), "seconds": round(seconds, 3),
             "sentences_per_s": round(len(sentences) / seconds, 1), "valid": None,
@@ -316,57 +320,52 @@ def child_label_path(spec: dict) -> list[dict]:
     from factory.core.offline import force_offline
 
     force_offline()
-    from factory.data.run_folder import Run
-    from factory.data.taxonomy import load_taxonomy
-    from factory.engines import load_engine
-    from factory.engines.base import EngineConfig, Request, Sampling
-    from factory.engines.model_ref import ModelRef, model_hash
-    from factory.stages.context import StageContext, request_seed
-    from factory.stages.label import LabelTask, run_label
-    from factory.engines.base import check_output
-    from factory.engines.vllm_offline import _raw_output
     from dataclasses import replace
 
     import jsonschema
 
+    from factory.data.taxonomy import load_taxonomy
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig, Request, check_output
+    from factory.stages.context import request_seed
+    from factory.stages.label import LabelTask, run_label
+
     taxonomy = load_taxonomy()
     sentences = bench_sentences(spec["sentences"])
-    sampling = Sampling(temperature=0.0, max_tokens=spec["max_tokens"])
     config = EngineConfig(model_path=spec["model"], enforce_eager=True, batch_size=spec["batch_size"])
-    model = ModelRef(path=Path(spec["model"]), hash=model_hash(Path(spec["model"])), embedded=False)
     engine = load_engine("vllm", config)
     task = LabelTask(taxonomy, sentences)
 
-    def context() -> StageContext:
-        out = Path(tempfile.mkdtemp(prefix="path-", dir=spec["work"]))
-        return StageContext(run=Run.open(out), model=model, engine_name="vllm", sampling=sampling, seed=0,
-                            engine_factory=lambda: engine)
+    def context():
+        return label_context(spec, Path(tempfile.mkdtemp(prefix="path-", dir=spec["work"])), lambda: engine)
 
-    # the label path's own prompts and seeds, so both sides decode exactly the same requests
-    identity = task.identity(context())
+    # the label path's own prompts, seeds and sampling, so both sides decode exactly the same requests
+    ctx = context()
+    identity, sampling = task.identity(ctx), task.sampling(ctx)  # with the logprobs the label stage asks for
+    ctx.run.close()
     requests = [Request(task.strategy.chat(s.text), request_seed(0, task.key(s.text, identity))) for s in sentences]
-    params = [engine._sampling_params(r, task.schema, sampling) for r in requests]
     # Warm-up on the whole batch, not a few requests: the first full batch also pays for first-touching the KV
     # cache and the grammar's token masks (twice measured: the first bare run of 96 took 1.3-2.4x the others).
-    engine._llm.chat([r.chat for r in requests], params, use_tqdm=False)
+    engine.generate_raw(requests, task.schema, sampling)
     validator = jsonschema.Draft202012Validator(task.schema)
-    retry_params = [engine._sampling_params(r, task.schema, replace(sampling, max_tokens=2 * sampling.max_tokens))
-                    for r in requests]
+    retry_sampling = replace(sampling, max_tokens=2 * sampling.max_tokens)
     bare_s, retry_s, path_s, rows_written, retried = [], [], [], 0, 0
     for _ in range(spec.get("rounds", 2)):
         started = time.perf_counter()
-        outputs = engine._llm.chat([r.chat for r in requests], params, use_tqdm=False)
+        outputs = engine.generate_raw(requests, task.schema, sampling)
         bare_s.append(time.perf_counter() - started)
         # what the label path does on top: the outputs that fail validation, once more with twice the budget
-        failed = [i for i, out in enumerate(outputs) if check_output(_raw_output(out), validator)[1] is not None]
+        failed = [i for i, out in enumerate(outputs) if check_output(out, validator)[1] is not None]
         started = time.perf_counter()
         if failed:
-            engine._llm.chat([requests[i].chat for i in failed], [retry_params[i] for i in failed], use_tqdm=False)
+            engine.generate_raw([requests[i] for i in failed], task.schema, retry_sampling)
         retry_s.append(bare_s[-1] + time.perf_counter() - started)
         retried = len(failed)
+        ctx = context()
         started = time.perf_counter()
-        stats = run_label(sentences, taxonomy, context())
+        stats = run_label(sentences, taxonomy, ctx)
         path_s.append(time.perf_counter() - started)
+        ctx.run.close()  # the run only: the engine is this function's, closed below
         rows_written = stats.rows + stats.failed
     engine.close()
     n = len(sentences)
@@ -393,13 +392,10 @@ def child_memory(spec: dict) -> list[dict]:
     import polars as pl
 
     from factory.data.corpus import iter_notes, iter_sentences
-    from factory.engines import load_engine
-    from factory.engines.base import EngineConfig, Sampling
-    from factory.stages.label import run_label
-    from factory.engines.model_ref import ModelRef
-    from factory.data.run_folder import Run
-    from factory.stages.context import StageContext
     from factory.data.taxonomy import load_taxonomy
+    from factory.engines import load_engine
+    from factory.engines.base import EngineConfig
+    from factory.stages.label import run_label
 
     work = Path(tempfile.mkdtemp(prefix=f"memory-{spec['sentences']}-", dir=spec["work"]))
     notes = work / "notes.parquet"
@@ -407,15 +403,13 @@ def child_memory(spec: dict) -> list[dict]:
     taxonomy = load_taxonomy()
     engine_name = spec["memory_engine"]
     config = EngineConfig(model_path=spec["model"], enforce_eager=True, batch_size=spec["batch_size"])
-    ctx = StageContext(run=Run.open(work / "run"), model=ModelRef(Path(spec["model"]), "0" * 64, False),
-                       engine_name=engine_name, sampling=Sampling(max_tokens=spec["max_tokens"]), seed=0,
-                       engine_factory=lambda: load_engine(TRIVIAL if engine_name == "trivial" else engine_name, config))
-    with PeakRSS() as rss:
+    ctx = label_context(spec, work / "run", lambda: load_engine(TRIVIAL if engine_name == "trivial" else engine_name, config),
+                        engine_name)
+    with ctx, PeakRSS() as rss:
         baseline = rss.sample()
         started = time.perf_counter()
         stats = run_label(iter_sentences(iter_notes(notes)), taxonomy, ctx)
         seconds = time.perf_counter() - started
-    ctx.close()
     return [{"config": f"memory scan {spec['sentences']} sentences", "n": stats.rows + stats.failed,
              "seconds": round(seconds, 1), "sentences_per_s": round((stats.rows + stats.failed) / seconds, 1),
              "valid": stats.rows, "peak_rss_gb": _gb(rss.peak), "baseline_rss_gb": _gb(baseline),

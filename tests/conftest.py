@@ -27,7 +27,8 @@ from factory.engines.model_ref import ModelRef  # noqa: E402
 from factory.data.run_folder import Run  # noqa: E402
 from factory.stages.context import StageContext  # noqa: E402
 from factory.data.taxonomy import load_taxonomy  # noqa: E402
-from factory.data.rows import core_frame, text_row_id, write_parquet_atomic  # noqa: E402
+from factory.data.rows import core_frame, text_row_id  # noqa: E402
+from factory.data.store import atomic_write_parquet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,7 +139,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 def write_synthetic(folder: Path, source: str, records: list[dict]) -> Path:
     texts = [r["text"] for r in records]
     frame = core_frame([text_row_id(t) for t in texts], source, texts, [r["labels"] for r in records])
-    write_parquet_atomic(frame, folder / "part-00000.parquet")
+    atomic_write_parquet(frame, folder / "part-00000.parquet")
     return folder
 
 

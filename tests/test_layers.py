@@ -1,4 +1,4 @@
-"""The package's import direction: cli -> {bench, review} -> api -> quality -> trainer -> stages -> engines -> data -> core.
+"""The package's import direction: cli -> {bench, review} -> {api, recipes} -> quality -> trainer -> stages -> engines -> data -> core.
 
 A module may import its own layer and any layer below it, never one above. Imports inside functions count
 too: a lazy import against the direction is still a dependency against it. So do relative imports
@@ -15,7 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "factory"
 # Lower index = lower layer. Layers on one row may not import each other.
-LAYERS = [["core"], ["data"], ["engines"], ["stages"], ["trainer"], ["quality"], ["api"], ["bench", "review"], ["cli"]]
+LAYERS = [["core"], ["data"], ["engines"], ["stages"], ["trainer"], ["quality"], ["api", "recipes"], ["bench", "review"], ["cli"]]
 RANK = {name: rank for rank, row in enumerate(LAYERS) for name in row}
 
 

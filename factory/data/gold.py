@@ -27,15 +27,13 @@ from factory.data.rows import (
     core_frame,
     load_sources,
     normalise_text,
-    parquet_shards,
     text_row_id,
-    write_parquet_atomic,
 )
 from factory.core.errors import FactoryError
 from factory.core.paths import DATA_DIR
 from factory.data.corpus import locate_table_problem
 from factory.data.output_folder import Writer, check_output_folder, claim_output_folder
-from factory.data.store import utc_now
+from factory.data.store import atomic_write_parquet, shard_paths, utc_now
 from factory.data.taxonomy import Taxonomy
 
 DEFAULT_GOLD_DIR = DATA_DIR / "gold"
@@ -288,7 +286,7 @@ def write_gold(rows: Rows, out_dir: Path, source: Path | None = None, before_swa
     frozen split and promotion record are carried over. `before_swap(folder)` may add or replace files in
     the new folder before it takes the old one's place."""
     with claim_output_folder(Path(out_dir), GOLD_WRITER) as folder:
-        write_parquet_atomic(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), folder.build / GOLD_SHARD)
+        atomic_write_parquet(core_frame(rows.row_ids, "gold", rows.texts, rows.labels), folder.build / GOLD_SHARD)
         if before_swap is not None:
             before_swap(folder.build)
         folder.marker.update(source=str(source) if source else None, rows=len(rows),
@@ -320,7 +318,7 @@ def _stale_split(split_file: Path, fingerprint: str) -> Path | None:
 
 def load_gold(gold_dir: Path, taxonomy: Taxonomy, cache_dir: Path | None = None) -> Rows:
     gold_dir = Path(gold_dir)
-    if not gold_dir.is_dir() or not parquet_shards(gold_dir):
+    if not gold_dir.is_dir() or not shard_paths(gold_dir, any_name=True):
         raise FactoryError(f"no gold data in {gold_dir}; import it first with `gold import PATH`")
     rows = load_sources([gold_dir], "gold", taxonomy, cache_dir)
     if not rows.texts:

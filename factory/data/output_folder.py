@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Callable
 
 from factory.core.errors import FactoryError
-from factory.data.store import atomic_write_json, marker_names, shard_paths, utc_now
+import polars as pl
+
+from factory.data.store import atomic_write_file, atomic_write_json, marker_names, shard_paths, utc_now
 
 MARKER = "written-by.json"
 # Folders of a run whose Parquet files are rows: a dataset, its side tables, the spent synthesis requests.
@@ -199,6 +201,18 @@ class OutputFolder:
             self.commit(**self.marker)
         else:
             self.abandon()
+
+
+def write_report(path: Path, writer: Writer, files: dict[str, pl.DataFrame | dict | list | str | bytes],
+                 replace: bool = False, **marker: object) -> Path:
+    """A report folder written whole: every file of `files` (name -> content, see store.atomic_write_file)
+    is built beside `path` and the folder swapped in only once all are written, so a failure or a kill
+    leaves the earlier report as it was. Refused, like any output folder, when it holds another's files."""
+    with claim_output_folder(path, writer, replace) as folder:
+        for name, content in files.items():
+            atomic_write_file(folder.build / name, content)
+        folder.marker.update(marker)
+    return folder.path
 
 
 def check_output_folder(path: Path, writer: Writer, replace: bool = False) -> bool:

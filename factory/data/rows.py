@@ -2,7 +2,7 @@
 
 Reading goes through Hugging Face `datasets` so gold, silver and bronze folders (whose extra columns differ)
 are reduced to the same core features and concatenated. Writing goes through Polars, to a temporary file
-renamed into place, so a shard is either complete or absent.
+renamed into place, so a shard is either complete or absent (factory.data.store.atomic_write_parquet).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.store import CORE_SCHEMA, atomic_write_parquet, ensure_writable_dir, shard_read_error
+from factory.data.store import CORE_SCHEMA, shard_paths, shard_read_error
 from factory.data.taxonomy import Taxonomy
 
 CORE_COLUMNS = ("row_id", "source", "text", "labels")
@@ -48,12 +48,6 @@ def text_row_id(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:32]
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
-    """Write to a temporary sibling and rename, so readers never see a half-written shard."""
-    ensure_writable_dir(path.parent)
-    atomic_write_parquet(frame, path)
 
 
 def core_frame(row_ids: list[str], source: str, texts: list[str], labels: list[list[str]]) -> pl.DataFrame:
@@ -96,10 +90,6 @@ class Rows:
         return Counter(label for labels in self.labels for label in labels)
 
 
-def parquet_shards(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).glob("*.parquet") if not p.name.startswith("."))
-
-
 def _shard_without(shards: list[Path], columns: list[str]) -> Path:
     """The first shard that lacks one of `columns` (the folder's first shard when none can be told apart)."""
     for shard in shards:
@@ -111,6 +101,8 @@ def _shard_without(shards: list[Path], columns: list[str]) -> Path:
     return shards[0]
 
 
+# Not store.read_dataset: a user's folder may hold any Parquet file names and column types (large_string,
+# extra columns), which `datasets` casts to the contract's features, cached for the trainer that consumes it.
 def load_contract_dataset(folder: Path, role: str, taxonomy: Taxonomy, cache_dir: Path | None = None):
     """Load a folder of contract shards with `datasets`, keep the core columns, validate the labels.
 
@@ -124,7 +116,7 @@ def load_contract_dataset(folder: Path, role: str, taxonomy: Taxonomy, cache_dir
     folder = Path(folder)
     if not folder.is_dir():
         raise FactoryError(f"{role} folder not found: {folder}")
-    shards = parquet_shards(folder)
+    shards = shard_paths(folder, any_name=True)
     if not shards:
         raise FactoryError(f"{role} folder {folder} has no Parquet shards (part-*.parquet)")
     try:

@@ -19,7 +19,7 @@ import polars as pl
 from factory.core.errors import FactoryError
 from factory.core.paths import RUNS_DIR
 from factory.data.gold import GOLD_WRITER
-from factory.data.output_folder import DATASET_FOLDER, foreign_entries
+from factory.data.output_folder import DATASET_FOLDER, MARKER, Writer, foreign_entries
 from factory.data.side_tables import producer_of  # noqa: F401 - which command to rerun once damaged shards moved aside
 from factory.data.store import (atomic_write_json, ensure_writable_dir, parquet_problem, read_json, shard_paths,
                                  utc_now)
@@ -29,8 +29,10 @@ RUN_FORMAT = "clinical-data-factory/run"  # the "format" key of every manifest t
 DAMAGED = ".damaged"  # `runs --check --repair` moves unreadable files under <run>/.damaged/<timestamp>/
 # What the factory itself puts in a run folder before (or without) a manifest: dataset and side-table
 # folders, a gold set imported there (`gold import --out <run>/gold`), the lock, files moved aside, an
-# interrupted atomic write.
-_FACTORY_ENTRY = re.compile(r"^((silver|bronze)(_[a-z_]+)?|failed|gold|\.lock|\.damaged|\.manifest\.json\.tmp-\d+)$")
+# interrupted atomic write, the hidden build or old copy of a report folder a killed command left
+# (factory.data.output_folder). Report folders themselves are recognised by their marker.
+_FACTORY_ENTRY = re.compile(r"^((silver|bronze)(_[a-z_]+)?|failed|gold|\.lock|\.damaged|\.manifest\.json\.tmp-\d+"
+                            r"|\.[^/]+\.(building|old)-\d+)$")
 _SHARD = re.compile(r"^part-\d{5}\.parquet$")
 _DATASET_EXTRAS = {"scan.json", "summary.json"}  # check-phi's scan record and dedup's summary, beside their shards
 FOREIGN = "not written by this factory"  # the reason `runs --check` gives for a foreign file in a dataset folder
@@ -199,7 +201,7 @@ def load_manifest(folder: Path, refuse_foreign: bool = False) -> dict | None:
         if refuse_foreign:
             try:
                 foreign = sorted(p.name for p in Path(folder).iterdir()
-                                 if not _FACTORY_ENTRY.match(p.name) or _foreign_subfolder(p))
+                                 if (_foreign_subfolder(p) if _FACTORY_ENTRY.match(p.name) else not _command_report(p)))
             except OSError as exc:
                 raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}") from None
             if foreign:
@@ -228,6 +230,19 @@ def dataset_foreign_files(folder: Path) -> list[str]:
     scan/summary record."""
     return [p.name for p in sorted(folder.iterdir()) if not p.name.startswith(".")
             and (p.is_dir() or not (_SHARD.match(p.name) or p.name in _DATASET_EXTRAS))]
+
+
+def _command_report(entry: Path) -> bool:
+    """A report folder a command of this factory wrote into the run (`quality strategies` puts `strategies/`
+    in the run it labelled in), holding only what its marker lists."""
+    marker = entry / MARKER
+    try:
+        written_by = json.loads(marker.read_text(encoding="utf-8")).get("written_by", "")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(written_by, str) or not written_by.startswith("bin/generate ") or entry.is_symlink():
+        return False
+    return foreign_entries(entry, Writer(written_by.removeprefix("bin/generate "))) == []
 
 
 def _foreign_subfolder(entry: Path) -> bool:

@@ -4,7 +4,9 @@ Each lives in `<run>/<dataset>_<kind>/` (silver_check, silver_consistency, silve
 bronze_dedup, bronze_phi, and the clinician review). A judgement applies to a row only while the row is still
 what was judged: the same text (and, where labels were judged, the same labels). `SideTable.current()` is
 that rule, written once; every flag (`compare`, `export`, the quality report) is read through `flagged()`,
-and every judgement is written through `writer()`: atomic keyed shards appended under the run lock.
+and every judgement is written here: by a stage through `writer()` (atomic keyed shards appended under the
+run lock), or by the review app through `append()` (one durable shard per event under the table's own lock,
+since the app writes while other commands run on the folder) and `fold()`.
 
 `KINDS` is the one table of kinds: folder suffix, the command that writes it, the judged columns, the
 column keying one judgement, and the predicate that makes a row "flagged".
@@ -12,15 +14,19 @@ column keying one judgement, and the predicate that makes a row "flagged".
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from factory.core.errors import FactoryError
-from factory.data.store import ShardWriter, read_dataset, read_key_values, shard_paths
+from factory.data.store import (ShardWriter, atomic_write_parquet, ensure_writable_dir, fsync_folder, next_shard_path,
+                                 read_dataset, read_key_values, remove_stale_temps, shard_paths)
 
 DEFAULT_MIN_AGREEMENT = 0.6  # self-consistency below this (or a majority unlike the silver label) flags a silver row
 
@@ -90,12 +96,67 @@ class SideTable:
             raise FactoryError(f"unknown side table kind {kind!r}; known: {', '.join(KINDS)}")
         self.run_dir, self.dataset, self.kind = Path(run_dir), dataset, KINDS[kind]
         self.folder = side_table_dir(run_dir, dataset, kind)
+        self._held = 0  # depth of `locked()` in the thread holding it (the file lock is taken once)
+        self._thread_lock = threading.RLock()  # threads of one process (the review app's) take turns too
 
     # ------------------------------------------------------------------------------------------ write
 
     def writer(self, schema: dict) -> ShardWriter:
         """Appends atomic shards of judgements; the caller holds the run lock (shard numbering relies on it)."""
         return ShardWriter(self.folder, schema)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The table's own append lock (`<folder>/.lock`): appenders in any process take turns, and a reader
+        holding it sees no shard half-folded. Re-entrant within one thread."""
+        with self._thread_lock:
+            if self._held:
+                self._held += 1
+                try:
+                    yield
+                finally:
+                    self._held -= 1
+                return
+            ensure_writable_dir(self.folder)
+            with (self.folder / ".lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel too when a holder is killed
+                self._held = 1
+                try:
+                    remove_stale_temps(self.folder)  # no write is in flight while the lock is held
+                    yield
+                finally:
+                    self._held = 0
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def append(self, frame: pl.DataFrame) -> Path:
+        """One shard appended under the table's lock and durable on return (written to a temporary file,
+        fsynced, renamed, the folder fsynced): a kill at any point leaves the shard whole or absent."""
+        with self.locked():
+            path = self._next_shard()
+            atomic_write_parquet(frame, path)
+            fsync_folder(self.folder)
+            return path
+
+    def fold(self, frame: pl.DataFrame, replaced: list[Path]) -> Path:
+        """Replace the shards `replaced` by one shard holding `frame` (every row of them, as the caller read
+        them under `locked()`): the new shard is durable before any old one goes, so a kill in between
+        leaves rows twice (readers of such a table drop repeats), never zero times."""
+        with self.locked():
+            path = self.append(frame)
+            for old in replaced:
+                old.unlink()
+            fsync_folder(self.folder)
+            return path
+
+    def _next_shard(self) -> Path:
+        try:
+            return next_shard_path(self.folder)
+        except FactoryError:
+            raise FactoryError(f"{self.folder} has 100000 shards; restart `bin/generate {self.kind.produced_by}` "
+                               "to compact them") from None
+
+    def shards(self) -> list[Path]:
+        return shard_paths(self.folder)
 
     def keys(self) -> set[str]:
         """Keys of the committed judgements: a resumed writer skips them (exactly once)."""

@@ -111,6 +111,10 @@ def atomic_write_json(path: Path, value: object) -> None:
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """The one Parquet writer of the factory: to a hidden temporary sibling (its folder made if needed),
+    fsynced, then renamed into place, so a reader or a kill sees the whole file or none of it."""
+    if not path.parent.is_dir():
+        ensure_writable_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
@@ -123,6 +127,16 @@ def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
         raise FactoryError(f"cannot write {path}: {reason}") from None
 
 
+def atomic_write_file(path: Path, content: pl.DataFrame | dict | list | str | bytes) -> None:
+    """One file of a report, atomically: a table as Parquet, a dict or list as JSON, text as UTF-8."""
+    if isinstance(content, pl.DataFrame):
+        atomic_write_parquet(content, path)
+    elif isinstance(content, (dict, list)):
+        atomic_write_json(path, content)
+    else:
+        atomic_write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)
+
+
 def ensure_writable_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -133,33 +147,68 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def fsync_folder(folder: Path) -> None:
+    """Make the renames and deletions in `folder` durable (a renamed shard survives a power cut)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete the hidden temporary shards a killed writer left; only safe while holding the lock that
+    serialises the folder's writers (no write is then in flight)."""
+    for stale in folder.glob(".part-*.parquet.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+
+def next_shard_path(folder: Path) -> Path:
+    """The shard after the last committed one (`part-00000.parquet` in an empty folder)."""
+    return _shard_path(folder, _next_number(folder))
+
+
+def _next_number(folder: Path) -> int:
+    return max((int(m.group(1)) + 1 for p in folder.iterdir() if (m := _SHARD.match(p.name))), default=0)
+
+
+def _shard_path(folder: Path, number: int) -> Path:
+    if number > 99999:
+        raise FactoryError(f"{folder} has 100000 shards; no shard number is left")
+    return folder / f"part-{number:05d}.parquet"
+
+
 class ShardWriter:
     """Appends numbered shards (part-00000.parquet, ...) to one dataset folder."""
 
     def __init__(self, folder: Path, schema: dict[str, pl.DataType]):
         self.folder = ensure_writable_dir(folder)
-        for stale in folder.glob(".part-*.parquet.tmp-*"):  # left by a killed writer; the run lock makes this safe
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(folder)  # the run lock, held by the caller, makes this safe
         self.schema = schema
         self.rows_written = 0
-        self._next = max((int(m.group(1)) + 1 for p in folder.iterdir() if (m := _SHARD.match(p.name))), default=0)
+        self._next = _next_number(folder)
 
     def write(self, rows: list[dict]) -> Path | None:
         if not rows:
             return None
         frame = pl.DataFrame(rows, schema=self.schema, strict=False).select(list(self.schema))
-        path = self.folder / f"part-{self._next:05d}.parquet"
+        path = _shard_path(self.folder, self._next)
         atomic_write_parquet(frame, path)
         self._next += 1
         self.rows_written += frame.height
         return path
 
 
-def shard_paths(folder: Path) -> list[Path]:
+def shard_paths(folder: Path, any_name: bool = False) -> list[Path]:
+    """The committed shards of a folder, sorted: `part-NNNNN.parquet` (what the factory writes), or with
+    `any_name` every visible `*.parquet` (a user's gold folder names its files as it likes). Hidden files
+    (temporary shards of a writer at work or killed) are never listed."""
+    folder = Path(folder)
     if not folder.is_dir():
         return []
     try:
-        return sorted(p for p in folder.iterdir() if _SHARD.match(p.name))
+        return sorted(p for p in folder.iterdir() if (_SHARD.match(p.name) if not any_name else
+                                                     p.suffix == ".parquet" and not p.name.startswith(".")))
     except OSError as exc:
         raise FactoryError(f"cannot list {folder}: {exc.strerror or exc}{_check_hint(folder / 'x')}") from None
 

@@ -212,6 +212,11 @@ class VLLMEngine(Engine):
         outputs = self._llm.chat([r.chat for r in requests], params, use_tqdm=False)
         return [_raw_output(out) for out in outputs]
 
+    def generate_raw(self, requests: list[Request], schema: dict, sampling: Sampling) -> list[RawOutput]:
+        """One pass of vLLM over the requests: raw outputs, no validation and no retry. What the engine alone
+        costs, for bin/bench to measure the label path against."""
+        return self._generate_raw(requests, schema, sampling)
+
     def open_stream(self, schema: dict, sampling: Sampling) -> EngineStream:
         if schema is None or not _can_stream(self._llm):
             return BatchStream(self, schema, sampling)

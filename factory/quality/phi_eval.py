@@ -189,6 +189,14 @@ SET_NOTES = {
                    "then rules were fixed on it",
     "phi_fresh_e": "written blind by someone who never saw the rules; measured once (58 of 60 sentences "
                    "quarantined, 77 of 88 identifiers, 0 of 40 clean flagged), then rules were fixed on it",
+    "phi_fresh_f": "written blind by someone who never saw the rules; measured once (52 of 60 sentences "
+                   "quarantined, 75 of 110 identifiers, 2 of 40 clean flagged), then rules were fixed on it",
+    "phi_fresh_g": "written blind by someone who never saw the rules, before the fixes made on set f; measured once "
+                   "after them (56 of 60 sentences quarantined, 89 of 111 identifiers, 3 of 40 clean flagged), then "
+                   "rules were fixed on it",
+    "phi_fresh_h": "written blind by someone who never saw the rules, as a realistic audit-style sample, before the "
+                   "fixes made on set g; measured once after them (60 of 60 sentences quarantined, 106 of 113 "
+                   "identifiers, 1 of 40 clean flagged), then rules were fixed on it",
 }
 
 

@@ -7,6 +7,8 @@ stronger context (a kinship word before, a verb after, a surname after).
 
 from __future__ import annotations
 
+# The last two lines are short and familiar forms, as relatives are named in notes ("daughter jenny"); the
+# ones that are also words are listed in AMBIGUOUS too.
 _GIVEN = """
 aaron abigail ada adam adele adrian agnes aileen alan albert alberta alfred alice alicia alison allen alma
 amanda amber amelia amy andrea andrew angela angelina anita ann anna anne annette annie anthony antoinette
@@ -58,6 +60,8 @@ ving wei wen xavier xiaoming xiaoyu xin yasmin yaw yetunde yoshiko yuki yusuf za
 zhen zhiwei ziad zofia agnieszka andrzej anneliese bjorn dagmar elke friedrich gunther hannelore helga
 jens katarzyna klaus krzysztof lars magnus malgorzata mariusz nils piotr stanislaw ulrich wojciech
 wolfgang patience mercy charity prudence felicity constance verity trinity honor nova aoife ciaran niamh padraig saoirse seamus sinead eamon declan brendan colm oisin
+sophie chloe gemma hannah bethany lottie callum connor liam sean ryan kath jen jenn abbie lizzie nikki debs davy mikey
+jenny mike rob nick matt ben tim pete phil rick molly polly teddy charlie meg jake luke jim sam chris liz beth kate jess dave steve andy josh zoe ellie tilly millie abby mandy nicky vicky debbie sammy tommy danny joey frankie ricky robbie stevie alfie archie freddie
 """
 
 _SURNAMES = """
@@ -114,6 +118,7 @@ said sun pan tang ding hart wolf dale vega luna lima leo das obi sol carol jean 
 brooks collins kelly lange koch bailey perry cooper butler palmer pierce shaw murray morris
 sandy dusty rusty penny olive opal crystal sterling earnest ernest frank patience precious honor constance
 felicity prudence charity mercy verity trinity christian angel nova star sky river ocean storm rain
+jenny mike rob nick matt ben tim pete phil rick molly polly teddy charlie meg jake luke jim sam chris liz beth kate jess dave steve andy josh zoe ellie tilly millie abby mandy nicky vicky debbie sammy tommy danny joey frankie ricky robbie stevie alfie archie freddie
 """
 
 GIVEN_NAMES = frozenset(_GIVEN.split())

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from factory.core.errors import FactoryError
+from factory.data.output_folder import Writer, write_report
 from factory.data.rows import Rows
 from factory.data.taxonomy import Taxonomy
 from factory.stages.context import StageContext
@@ -41,6 +42,27 @@ def score_against_gold(predicted: list[list[str] | None], gold_labels: list[list
 
 WEIGHT_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 THRESHOLD_GRID = np.round(np.arange(0.1, 0.9001, 0.05), 2)
+
+
+def confidence_against_gold(labelled: list[Labelled], gold_labels: list[list[str]]) -> dict:
+    """How far the LLM's own confidence (the logprob confidence silver rows carry) can be trusted, against
+    gold: the expected calibration error of P(label set == gold's) and the AUROC of telling right answers
+    from wrong ones. Empty when the engine gave no log-probabilities (or the strategy asks no LLM)."""
+    from sklearn.metrics import roc_auc_score
+
+    from factory.quality.llm_vs_review import reliability
+
+    pairs = [(o.confidence, sorted(o.labels or []) == sorted(g)) for o, g in zip(labelled, gold_labels, strict=True)
+             if o.ok and o.confidence is not None]
+    if not pairs:
+        return {}
+    confidence = np.array([c for c, _ in pairs])
+    correct = np.array([right for _, right in pairs])
+    both = 0 < correct.sum() < len(correct)  # AUROC needs a right and a wrong answer
+    return {"confidence_n": len(pairs), "confidence_mean": round(float(confidence.mean()), 3),
+            "exact_match": round(float(correct.mean()), 3),
+            "confidence_ece": round(reliability(confidence, correct)["ece"], 3),
+            "confidence_auroc": round(float(roc_auc_score(correct, confidence)), 3) if both else None}
 
 
 def _micro_f1(labelled: list[Labelled], gold_labels: list[list[str]], taxonomy: Taxonomy) -> float:
@@ -127,35 +149,52 @@ def evaluate_strategies(gold: Rows, names: list[str], taxonomy: Taxonomy, ctx: S
         labelled = outcomes(name)
         predictions[name] = [o.labels for o in labelled]
         results[name] = {**score_against_gold(predictions[name], sample.labels, taxonomy),
+                         **confidence_against_gold(labelled, sample.labels),
                          "seconds": round(seconds.get(name, 0.0), 1), **tuned.get(name, {})}
     return results, {"text": sample.texts, "gold": sample.labels, **predictions}
 
 
 def strategies_markdown(results: dict, model_name: str, gold_path: str, sentences: int) -> str:
     lines = [f"Labelling strategies on {sentences} gold sentences ({gold_path}), LLM: {model_name}", "",
-             "| strategy | micro-F1 | macro-F1 | micro-P | micro-R | binary F1 | labels/sentence (gold) | 'none' rate | failed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| strategy | micro-F1 | macro-F1 | micro-P | micro-R | binary F1 | labels/sentence (gold) | 'none' rate | failed "
+             "| LLM confidence: ECE, AUROC (exact match) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "weight" in r:
             name = f"{name} (w={r['weight']:.2f}, t={r['threshold']:.2f}; tune CV {r['tune_cv_micro_f1']:.3f})"
         lines.append(f"| {name} | {r['micro_f1']:.3f} | {r['macro_f1']:.3f} | {r['micro_precision']:.3f} | "
                      f"{r['micro_recall']:.3f} | {r['binary_f1']:.3f} | {r['mean_labels_predicted']:.2f} "
-                     f"({r['mean_labels_gold']:.2f}) | {r['none_rate_predicted']:.2f} | {r['failed']} |")
+                     f"({r['mean_labels_gold']:.2f}) | {r['none_rate_predicted']:.2f} | {r['failed']} | {_confidence_cell(r)} |")
     return "\n".join(lines) + "\n"
 
 
+def _confidence_cell(result: dict) -> str:
+    if "confidence_ece" not in result:
+        return "—"
+    auroc = "n/a" if result["confidence_auroc"] is None else f"{result['confidence_auroc']:.3f}"
+    return (f"{result['confidence_ece']:.3f}, {auroc} (mean {result['confidence_mean']:.2f}, "
+            f"right {result['exact_match']:.2f})")
+
+
+STRATEGY_FILES = frozenset({"strategies.json", "strategies.md", "predictions.parquet"})
+
+
+def _is_legacy_strategies(folder: Path) -> bool:
+    """A strategies folder written before it had a marker: nothing but its three files."""
+    return folder.is_dir() and {p.name for p in folder.iterdir()} <= STRATEGY_FILES
+
+
+STRATEGIES_WRITER = Writer("quality strategies", own_files=STRATEGY_FILES, legacy=_is_legacy_strategies)
+
+
 def write_strategy_results(out_dir: Path, results: dict, predictions: dict, markdown: str, meta: dict) -> Path:
+    """`strategies/` (often inside the run folder the strategies labelled in) written whole: a rerun replaces
+    it, a kill leaves the earlier one, and a folder holding files of others is refused untouched."""
     import polars as pl
 
-    from factory.data.store import atomic_write_json, atomic_write_parquet
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "strategies.json", {**meta, "results": results})
-    (out_dir / "strategies.md").write_text(markdown, encoding="utf-8")
     frame = pl.DataFrame({k: (v if k in ("text",) else [json.dumps(x) for x in v]) for k, v in predictions.items()})
-    atomic_write_parquet(frame, out_dir / "predictions.parquet")
-    return out_dir
+    return write_report(Path(out_dir), STRATEGIES_WRITER, {"strategies.json": {**meta, "results": results},
+                                                           "strategies.md": markdown, "predictions.parquet": frame})
 
 
 def evaluate_checker(gold: Rows, taxonomy: Taxonomy, ctx: StageContext, limit: int | None = None,

@@ -52,10 +52,10 @@ def fit_gold_classifier(gold_dir: Path, taxonomy: Taxonomy, seed: int = 0) -> tu
     words for the why-here line, the same at length)."""
     from factory.data.gold import load_gold
     from factory.data.split import load_or_create_split
-    from factory.data.rows import parquet_shards
+    from factory.data.store import shard_paths
 
     gold_dir = Path(gold_dir)
-    if not gold_dir.is_dir() or not parquet_shards(gold_dir):
+    if not gold_dir.is_dir() or not shard_paths(gold_dir, any_name=True):
         return None, "the run has no gold", f"no gold in {gold_dir}"
     try:
         rows = load_gold(gold_dir, taxonomy)

@@ -4,7 +4,8 @@ Every decision (accept, reject, correct, unsure), every skip (a row passed by un
 back) is one small Parquet shard, written to a temporary file, fsynced and renamed into place before the
 browser hears "saved": a killed server loses nothing and never leaves a half-written shard. Events are
 never rewritten; `compact()` folds many shards into one (readers drop repeated `event_id`s, so a crash
-between writing the folded shard and deleting the old ones is harmless).
+between writing the folded shard and deleting the old ones is harmless). The writing itself (the append
+lock, the atomic shard, the fsyncs, the fold) is the data layer's: `SideTable.append()` and `fold()`.
 
 A reviewer's current decision on a row is their latest decision event on it that no retract event took
 back, and only while the row's text is unchanged (`text_sha256`, through SideTable kind "review"). Undoing
@@ -14,11 +15,9 @@ the latest decision on a row therefore restores the one before it, if any.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import uuid
 from collections.abc import Iterable
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,13 +27,12 @@ from factory.core.errors import FactoryError
 # The reading half lives in the data layer (compare, gold import, export and quality read decisions there).
 from factory.data.reviews import DATASETS, DECISIONS, KIND, RETRACT, REVIEW_SCHEMA, SKIP, Event, resolve  # noqa: F401
 from factory.data.reviews import current_decisions as read_current_decisions
-from factory.data.side_tables import side_table_dir
-from factory.data.store import atomic_write_parquet, ensure_writable_dir, read_shard, shard_paths, utc_now
+from factory.data.side_tables import SideTable
+from factory.data.store import ensure_writable_dir, read_shard, utc_now
 
 MAX_NOTE_CHARS = 500
 COMPACT_AT = 256  # shards; folded into one when a server starts on a folder with more
 _REVIEWER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-_SHARD_NUMBER = re.compile(r"^part-(\d{5})\.parquet$")
 
 
 def check_reviewer(name: str) -> str:
@@ -50,18 +48,9 @@ class ReviewLog:
         if dataset not in DATASETS:
             raise FactoryError(f"unknown review dataset {dataset!r}; known: {', '.join(DATASETS)}")
         self.run_dir, self.dataset = Path(run_dir), dataset
-        self.folder = side_table_dir(run_dir, dataset, KIND)
+        self.table = SideTable(run_dir, dataset, KIND)
+        self.folder = self.table.folder
         self._last = datetime.min.replace(tzinfo=utc_now().tzinfo)
-
-    @contextmanager
-    def _locked(self):
-        ensure_writable_dir(self.folder)
-        with (self.folder / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def hold(self, reviewer: str):
         """An open file whose lock says "this reviewer is reviewing this dataset" until the process ends (a
@@ -75,20 +64,6 @@ class ReviewLog:
             raise FactoryError(f"{reviewer} is already reviewing {self.dataset} of {self.run_dir} in another "
                                "review server; use that one or stop it first") from None
         return handle
-
-    def _next_path(self) -> Path:
-        numbers = [int(m.group(1)) for p in self.folder.iterdir() if (m := _SHARD_NUMBER.match(p.name))]
-        number = max(numbers, default=-1) + 1
-        if number > 99999:
-            raise FactoryError(f"{self.folder} has 100000 shards; restart the review server to compact them")
-        return self.folder / f"part-{number:05d}.parquet"
-
-    def _fsync_folder(self) -> None:
-        fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _stamp(self) -> datetime:
         """Now, strictly after this log's previous event (the order of one reviewer's events is their order)."""
@@ -106,18 +81,15 @@ class ReviewLog:
         event = Event(uuid.uuid4().hex, row_id, text_sha256, self.dataset, check_reviewer(reviewer), decision,
                       tuple(shown_labels), tuple(corrected_labels) if decision == "correct" else (), bool(phi_flag),
                       (note or "")[:MAX_NOTE_CHARS], retracts, self._stamp())
-        frame = pl.DataFrame([event.as_row()], schema=REVIEW_SCHEMA)
-        with self._locked():
-            atomic_write_parquet(frame, self._next_path())
-            self._fsync_folder()
+        self.table.append(pl.DataFrame([event.as_row()], schema=REVIEW_SCHEMA))  # durable before "saved"
         return event
 
     def read(self) -> pl.DataFrame:
-        with self._locked():
+        with self.table.locked():
             return self._read_unlocked()
 
     def _read_unlocked(self) -> pl.DataFrame:
-        paths = shard_paths(self.folder)
+        paths = self.table.shards()
         if not paths:
             return pl.DataFrame(schema=REVIEW_SCHEMA)
         frame = pl.concat([read_shard(p).select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA) for p in paths])
@@ -134,16 +106,11 @@ class ReviewLog:
 
     def compact(self, at: int = COMPACT_AT) -> bool:
         """Fold the shards into one when there are more than `at`; True when it did."""
-        with self._locked():
-            paths = shard_paths(self.folder)
+        with self.table.locked():
+            paths = self.table.shards()
             if len(paths) <= at:
                 return False
-            frame = self._read_unlocked()
-            atomic_write_parquet(frame, self._next_path())
-            self._fsync_folder()
-            for path in paths:
-                path.unlink()
-            self._fsync_folder()
+            self.table.fold(self._read_unlocked(), paths)  # every event, each once
             return True
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from factory.core.errors import FactoryError
 from factory.data.corpus import Sentence
@@ -80,6 +81,7 @@ class LabelTask(LLMTask):
     def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
         sentence, prior, seed = unit.item
         outcome: Labelled = self.strategy.outcome(sentence.text, results, prior, seed)
+        outcome = replace(outcome, confidence=logprob_confidence(results))
         if self.outcomes is not None:
             self.outcomes[unit.key] = outcome
         result = outcome.result
@@ -96,7 +98,7 @@ class LabelTask(LLMTask):
             "sentence_index": sentence.sentence_index,
             "char_start": sentence.char_start,
             "char_end": sentence.char_end,
-            **({CONFIDENCE: logprob_confidence(results)} if CONFIDENCE in self.row_schema else {}),
+            **({CONFIDENCE: outcome.confidence} if CONFIDENCE in self.row_schema else {}),
             **record,
         }], []
 

@@ -59,5 +59,6 @@ class CombinedStrategy(Strategy):
                 continue
             scores = {c: (1 - weight) * p.scores.get(c, 0.0) + weight * v.scores.get(c, 0.0)
                       for c in self.taxonomy.category_ids}
-            out.append(Labelled(labels_from_scores(scores, self.taxonomy, threshold), scores, v.evidence, v.result, v.seed))
+            out.append(Labelled(labels_from_scores(scores, self.taxonomy, threshold), scores, v.evidence, v.result, v.seed,
+                                v.confidence))
         return out

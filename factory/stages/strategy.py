@@ -26,6 +26,7 @@ class Labelled:
     evidence: str = ""
     result: Result = field(default_factory=lambda: NO_CALL)  # the call it came from (merged, for several)
     seed: int = 0
+    confidence: float | None = None  # the LLM's confidence in its answers (logprobs; set by the label stage)
 
     @property
     def ok(self) -> bool:

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 
 from factory.data.corpus import Sentence, iter_notes, split_sentences
-from factory.data.rows import CORE_SCHEMA, text_row_id, write_parquet_atomic
+from factory.data.rows import CORE_SCHEMA, text_row_id
 from factory.data.output_folder import Writer, check_output_folder, claim_output_folder, unique_default
-from factory.data.store import utc_now
+from factory.data.store import atomic_write_parquet, utc_now
 from factory.core.errors import FactoryError
 from factory.data.gold import read_records
 from factory.core.paths import CACHE_DIR, DATA_DIR
@@ -151,7 +151,7 @@ def predict(model_dir: Path, input_path: Path, out_dir: Path, text_column: str =
     probs = model.predict_proba(texts)
     frame = predictions_frame(texts, where, probs, model.outputs, model.threshold, Path(model_dir), model.max_labels)
     with claim_output_folder(Path(out_dir), PREDICT_WRITER, overwrite) as folder:
-        write_parquet_atomic(frame, folder.build / PREDICTIONS_SHARD)
+        atomic_write_parquet(frame, folder.build / PREDICTIONS_SHARD)
         folder.marker.update(model=str(model_dir), input=str(input_path), notes=notes, rows=frame.height,
                              created_at=utc_now().isoformat())
     return Path(out_dir) / PREDICTIONS_SHARD, frame

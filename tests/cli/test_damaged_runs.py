@@ -222,11 +222,6 @@ def test_a_folder_that_is_not_a_run_folder_is_refused_untouched(tmp_path, many_n
     assert tree_hashes(folder) == before
 
 
-def test_runs_option_mistakes_are_one_error_line(tmp_path):
-    assert_refused(generate("runs", "--repair"), "--repair needs --check")
-    assert_refused(generate("runs", "--check", tmp_path / "nowhere"), "run folder not found")
-
-
 def test_a_clean_run_checks_clean(tmp_path, taxonomy, make_context, many_notes):
     _label(taxonomy, make_context, many_notes, tmp_path / "run")
     before = tree_hashes(tmp_path / "run")

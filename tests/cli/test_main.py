@@ -1,6 +1,6 @@
-"""The command line as a user meets it: help texts, and one-line errors for bad input."""
+"""The command line as a user meets it (factory/cli/main.py): help texts in pipeline order, and one line
+with exit code 2 for a mistake click finds (an unknown option, a value out of range)."""
 
-import json
 import subprocess
 import sys
 
@@ -25,51 +25,18 @@ def test_help_explains_every_command(command):
             assert flag in result.stdout
 
 
-def _assert_one_line_error(result, fragment):
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and fragment in lines[0]
-    assert "Traceback" not in result.stderr
+def test_commands_are_listed_in_pipeline_order():
+    listed = [line.split()[0] for line in generate("--help").stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed[:4] == ["run", "label", "synthesize", "check"] and listed[-2:] == ["models", "runs"]
 
 
-def test_missing_notes(tmp_path):
-    _assert_one_line_error(generate("label", "--notes", tmp_path / "nope", "--out", tmp_path / "run"), "notes not found")
+@pytest.mark.parametrize("args, fragment", [
+    (["synthesize", "--per-category", "0"], "--per-category"),
+    (["label", "--no-such-option"], "No such option"),
+    (["compare", "--synthetic-weight", "nan"], "not a finite number"),
+])
+def test_a_click_refusal_is_one_error_line_naming_the_help(args, fragment):
+    from tests.cli.helpers import assert_refused, generate_in_process
 
-
-def test_wrong_text_column(tmp_path):
-    notes = tmp_path / "notes.csv"
-    notes.write_text("body\nShe forgets names.\n", encoding="utf-8")
-    result = generate("label", "--notes", notes, "--text-column", "note_text", "--out", tmp_path / "run")
-    _assert_one_line_error(result, "no column 'note_text'")
-
-
-def test_invalid_taxonomy(tmp_path, notes_dir):
-    taxonomy = tmp_path / "taxonomy.json"
-    taxonomy.write_text(json.dumps({"categories": [{"id": "x", "definition": ""}], "none": {"id": "none", "definition": "n"}}))
-    result = generate("label", "--notes", notes_dir, "--taxonomy", taxonomy, "--out", tmp_path / "run")
-    _assert_one_line_error(result, "definition must be a non-empty string")
-
-
-def test_model_folder_that_is_not_a_model(tmp_path, notes_dir):
-    fake = tmp_path / "model"
-    fake.mkdir()
-    (fake / "README.md").write_text("not a model")
-    result = generate("synthesize", "--model", fake, "--out", tmp_path / "run")
-    _assert_one_line_error(result, "is not a Hugging Face model folder")
-    assert not (tmp_path / "run").exists()  # nothing half-made
-
-
-def test_out_that_is_a_file(tmp_path, notes_dir):
-    out = tmp_path / "file.txt"
-    out.write_text("keep me")
-    result = generate("label", "--notes", notes_dir, "--out", out)
-    _assert_one_line_error(result, "--out must be a folder")
-    assert out.read_text() == "keep me"
-
-
-def test_schemas_command_writes_the_derived_schemas(tmp_path):
-    result = generate("schemas", "--out", tmp_path)
-    assert result.returncode == 0
-    label = json.loads((tmp_path / "label.schema.json").read_text())
-    assert label["additionalProperties"] is False and set(label["required"]) == {"evidence", "labels"}
+    message = assert_refused(generate_in_process(*args), fragment)
+    assert message.endswith("--help`)") and "(see `generate" in message

@@ -1,56 +1,20 @@
-"""Damaged and foreign run folders in the data layer (issue 13, items 6 and 8): a shard that cannot be read is
-named with the way back (`bin/generate runs --check`), a manifest of the wrong shape or of another tool is
-refused untouched, a folder the factory did not write is never adopted, and the run listing survives one
-bad manifest."""
+"""Damaged and foreign run folders in the data layer: a manifest of the wrong shape or of another tool is
+refused untouched, a folder the factory did not write is never adopted, the run listing survives one bad
+manifest, and `runs --check --repair` moves unreadable files aside (a damaged shard's own read error is
+tested with the store, tests/data/test_store.py)."""
 
 from __future__ import annotations
 
 import json
 
-import polars as pl
 import pytest
 
 from factory.core.errors import FactoryError
 from factory.data.run_folder import RUN_FORMAT, Run, check_run, list_runs, manifest_problem, repair_run
-from factory.data.store import ShardWriter, existing_values, read_dataset
+from factory.data.store import read_dataset
 from tests.cli.helpers import tree_hashes
-
-SCHEMA = {"row_id": pl.String, "text": pl.String}
-
-
-def _shards(folder, count=3):
-    writer = ShardWriter(folder, SCHEMA)
-    for i in range(count):
-        writer.write([{"row_id": f"r{i}a", "text": "a"}, {"row_id": f"r{i}b", "text": "b"}])
-    return sorted(folder.glob("part-*.parquet"))
-
-
-def _damage(path, kind):
-    data = path.read_bytes()
-    path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"not parquet at all " * 20}[kind])
-
-
-@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
-def test_reading_a_damaged_shard_names_it_and_points_at_runs_check(tmp_path, kind):
-    run = tmp_path / "run"
-    shards = _shards(run / "silver")
-    _damage(shards[1], kind)
-    for read in (lambda: read_dataset(run / "silver"), lambda: existing_values(run / "silver", "row_id")):
-        with pytest.raises(FactoryError) as caught:
-            read()
-        message = str(caught.value)
-        assert str(shards[1]) in message and f"bin/generate runs --check {run}" in message, message
-        assert "\n" not in message
-
-
-def test_a_shard_of_other_columns_is_named(tmp_path):
-    run = tmp_path / "run"
-    _shards(run / "bronze", 2)
-    pl.DataFrame({"something": [1, 2]}).write_parquet(run / "bronze" / "part-00002.parquet")
-    with pytest.raises(FactoryError, match="part-00002.parquet"):
-        read_dataset(run / "bronze")
-    with pytest.raises(FactoryError, match="part-00002.parquet"):
-        existing_values(run / "bronze", "row_id")
+from tests.data.test_store import damage as _damage
+from tests.data.test_store import write_shards as _shards
 
 
 @pytest.mark.parametrize("manifest, fragment", [

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from factory.data.rows import Rows, remove_test_leakage
 from factory.core.errors import FactoryError
 from factory.data.gold import import_gold, load_gold
 from factory.data.split import (
@@ -77,16 +76,3 @@ def test_category_without_test_examples_is_named(tmp_path, taxonomy):
     with pytest.raises(FactoryError, match=r"no examples of: dementia_diagnosis \(1 in all gold\)"):
         load_or_create_split(gold, tmp_path / "gold", taxonomy)
     assert not (tmp_path / "gold" / SPLIT_FILE).exists()  # an unusable split is never frozen
-
-
-def test_leakage_removes_exact_and_normalised_copies_of_test_sentences():
-    rows = Rows(
-        row_ids=["a", "b", "c", "d"],
-        sources=["silver", "bronze", "bronze", "silver"],
-        texts=["MoCA was 18/30.", "moca was 18 30", "MRI shows atrophy.", "Lungs clear"],
-        labels=[["cognitive_assessment"]] * 2 + [["diagnostic_tests"], ["none"]],
-    )
-    kept, report = remove_test_leakage(rows, ["MoCA was 18/30.", "Lungs  clear!"])
-    assert kept.texts == ["MRI shows atrophy."]
-    assert report.removed == {"silver": 2, "bronze": 1}
-    assert report.total == 3

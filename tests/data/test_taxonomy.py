@@ -1,11 +1,7 @@
-import json
-
 import pytest
 
 from factory.core.errors import FactoryError
-from factory.data.schemas_io import schema_files
 from factory.data.taxonomy import NONE_ID, label_schema, load_taxonomy, parse_taxonomy, shared_leading_tokens
-from tests.conftest import ROOT
 
 
 def test_default_taxonomy_has_nine_categories_and_exclusive_none(taxonomy):
@@ -13,12 +9,6 @@ def test_default_taxonomy_has_nine_categories_and_exclusive_none(taxonomy):
     assert taxonomy.none.id == NONE_ID
     assert taxonomy.all_ids[-1] == NONE_ID
     assert all(c.definition and c.examples for c in taxonomy.categories)
-
-
-def test_checked_in_schemas_match_the_taxonomy(taxonomy):
-    for name, schema in schema_files(taxonomy).items():
-        on_disk = json.loads((ROOT / "schemas" / name).read_text())
-        assert on_disk == schema, f"schemas/{name} is stale: run `bin/generate schemas`"
 
 
 def test_schemas_are_strict_and_bounded(taxonomy):

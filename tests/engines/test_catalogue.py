@@ -18,7 +18,7 @@ import pytest
 from factory.core.errors import FactoryError
 from factory.engines import catalogue as cat
 from factory.engines.catalogue import CatalogueEntry, Slice, load_catalogue, prepare
-from factory.engines.model_ref import EMBEDDED_NAME, resolve_model
+from factory.engines.model_ref import EMBEDDED_NAME
 from tests.conftest import ROOT
 
 
@@ -169,17 +169,6 @@ def test_a_bad_catalogue_is_one_error(tmp_path):
         load_catalogue(bad)
 
 
-def test_model_names_resolve_and_unprepared_ones_say_how(tmp_path, monkeypatch):
-    ref = resolve_model(EMBEDDED_NAME)
-    assert ref.name == EMBEDDED_NAME and ref.source_sha256 == load_catalogue().get(EMBEDDED_NAME).sha256
-    assert resolve_model(None).name == EMBEDDED_NAME  # FACTORY_MODEL (tests/conftest.py)
-    assert resolve_model(ref.path).name == EMBEDDED_NAME  # the folder says where it came from
-    with pytest.raises(FactoryError, match="prepare-model qwen2.5-coder-1.5b-instruct"):
-        resolve_model("qwen2.5-coder-1.5b-instruct", models_dir=tmp_path)
-    with pytest.raises(FactoryError, match="not a chat model"):
-        resolve_model("all-mpnet-base-v2", models_dir=tmp_path)
-
-
 def _generate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "bin" / "generate"), *args], capture_output=True, text=True,
                           cwd=ROOT)
@@ -192,13 +181,3 @@ def test_cli_lists_the_catalogue_and_refuses_unknown_names():
     unknown = _generate("prepare-model", "no-such-model")
     assert unknown.returncode == 2 and unknown.stderr.strip().count("\n") == 0
     assert unknown.stderr.startswith("error: no model named 'no-such-model'")
-
-
-def test_encoder_names_resolve_through_the_catalogue():
-    from factory.engines.embedder import default_encoder_path, resolve_encoder
-
-    assert resolve_encoder("all-minilm-l6-v2") == default_encoder_path()
-    with pytest.raises(FactoryError, match="not a sentence embedder"):
-        resolve_encoder(EMBEDDED_NAME)
-    with pytest.raises(FactoryError, match="no model named"):
-        resolve_encoder("no-such-encoder")

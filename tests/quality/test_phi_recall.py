@@ -35,8 +35,39 @@ sentences quarantined (96.7%), 77 of 88 identifiers (87.5%, counted then as any 
 The misses (spaced SSN, dictated date, PO box / rural-route towns, "the X neighborhood", "June (daughter)", a
 short link, a spaced claim number, a Spanish honorific name, an ordinal street with "#B") were then fixed with
 general rules (tests/quality/test_phi_formats.py, "added after the first look at phi_fresh_e.jsonl")."""
-SETS = [PLANTED, HELDOUT, FRESH_A, FRESH_B, FRESH_C, FRESH_D, FRESH_E]  # the order of docs/phi_recall.json
-IDS = ["planted", "heldout", "fresh-a", "fresh-b", "fresh-c", "fresh-d", "fresh-e"]
+FRESH_F = FIXTURES / "phi_fresh_f.jsonl"
+"""Set f: written blind, by someone who never saw the rules, before the fixes made on it. First look: 52 of 60
+sentences quarantined (86.7%), 75 of 110 identifiers (68.2%), 2 of 40 clean flagged (5.0%: "Rowan ward" and
+"Pabrinex" read as names). The misses (all-caps names on a handover list, a signature line, title + initial +
+surname; ages as "94F", "M/91", "92y 4m", "in her 95th year", "b. 1929", in Spanish words; Roman-numeral months,
+day ranges, Mon-yyyy, a dictated "march third", a Japanese era date; spelled-out, grid, county-road, mobile-home
+and landmark addresses; UK, Canadian and German postcodes and the town after one; a lower-case dictated town;
+slashed and masked SSNs and one spoken after "ends in"; a phone with a slash after the area code, French digit
+pairs, an e-mail spoken as "name at yahoo"; an IBAN; group and member numbers; a short device number; a plate in
+the NATO alphabet) were then fixed with general rules, and the two false positives with filters (a word before
+"ward"/"unit" is a ward, a word before a dose a drug): tests/quality/test_phi_formats.py, "phi_fresh_f.jsonl"."""
+FRESH_G = FIXTURES / "phi_fresh_g.jsonl"
+"""Set g: written blind, by someone who never saw the rules, before the fixes made on set f; first look measured
+after those fixes and before any change for g: 56 of 60 sentences quarantined (93.3%), 89 of 111 identifiers
+(80.2%), 3 of 40 clean flagged (7.5%: "Rowan Ward" read as a name, a reference range "197-771" as an id,
+"Centiloid" as a name). The misses (a care home and a housing estate and the town after it, a town after "Daughter
+from"; French "14 bis rue", a Japanese chōme address, an Irish Eircode; "Mon 13-May", "Xmas '22", a masked date
+05/XX/1931, a two-digit-year DOB; a dictated lower-case name after "son" and its spelling K-O-W-A-L-S-K-I, "E.Farrow"
+glued to punctuation, "née X", a Portuguese name with particles; "aet. 95", a French age in words; a site_S_subject
+study id, a telecare unit number, a Scottish CHI number, a licence in spaced groups) were then fixed with general
+rules, and the three false positives with filters (a capitalised word before "Ward"/"Unit" names a ward, a range
+after "ref"/"range" is a reference range, a word between a clinical word and a number is a scale):
+tests/quality/test_phi_formats.py, "phi_fresh_g.jsonl"."""
+FRESH_H = FIXTURES / "phi_fresh_h.jsonl"
+"""Set h: written blind, by someone who never saw the rules and was asked for a realistic audit-style sample rather
+than unseen formats, before the fixes made on set g; first look measured after those fixes and before any change
+for h: 60 of 60 sentences quarantined (100%), 106 of 113 identifiers (93.8%), 1 of 40 clean flagged (2.5%: "Ward
+4B" read as a name). The misses (a care home "X Court" after "at", a home-care agency, a memory centre; a
+double-barrelled surname after "Dtr"; a lower-case given name after "daughter"; month/day dates without a year
+after "called" and before "@ 1430", and after "done") were then fixed with general rules, and the false positive
+with a filter (a ward's number after "Ward"/"Unit"): tests/quality/test_phi_formats.py, "phi_fresh_h.jsonl"."""
+SETS = [PLANTED, HELDOUT, FRESH_A, FRESH_B, FRESH_C, FRESH_D, FRESH_E, FRESH_F, FRESH_G, FRESH_H]  # the order of docs/phi_recall.json
+IDS = ["planted", "heldout", "fresh-a", "fresh-b", "fresh-c", "fresh-d", "fresh-e", "fresh-f", "fresh-g", "fresh-h"]
 KINDS = {"NAME", "DATE", "AGE_OVER_89", "SSN", "DEVICE_ID", "VEHICLE_ID", "ZIP", "PHONE", "FAX", "EMAIL", "MRN",
          "ADDRESS", "URL", "IP", "LOCATION", "HEALTH_PLAN", "ACCOUNT"}
 
@@ -86,18 +117,6 @@ def test_fresh_set_d_has_the_new_kinds():
     assert {"BIOMETRIC", "PHOTO", "UNIQUE_ID", "LICENSE"} <= kinds and len(kinds) >= 20, kinds
 
 
-def test_a_kind_planted_in_one_set_only_gets_a_row():
-    """New kinds (set d brought BIOMETRIC, PHOTO, UNIQUE_ID) need no list to be edited: the table takes its
-    rows from the sets, and a set without the kind shows a dash."""
-    document = {"sets": [
-        {"set": "a", "note": "", "per_kind": {"NAME": {"caught": 2, "planted": 2}}, "caught": 2, "identifiers": 2,
-         "clean_sentences": 1, "clean_flagged": 0},
-        {"set": "b", "note": "", "per_kind": {"NAME": {"caught": 1, "planted": 1}, "PHOTO": {"caught": 1, "planted": 2}},
-         "caught": 2, "identifiers": 3, "clean_sentences": 1, "clean_flagged": 0}]}
-    lines = recall_markdown(document)
-    assert "| PHOTO | — | 1 / 2 |" in lines and "| NAME | 2 / 2 | 1 / 1 |" in lines
-
-
 def test_the_sets_share_no_sentence():
     seen: dict[str, str] = {}
     for path in SETS:
@@ -121,6 +140,7 @@ def test_the_data_card_figures_are_the_measured_ones(evaluations):
     as it is: rerun `python -m factory.quality.phi_eval tests/fixtures/phi_planted.jsonl
     tests/fixtures/phi_heldout.jsonl tests/fixtures/phi_fresh_a.jsonl tests/fixtures/phi_fresh_b.jsonl
     tests/fixtures/phi_fresh_c.jsonl tests/fixtures/phi_fresh_d.jsonl tests/fixtures/phi_fresh_e.jsonl
+    tests/fixtures/phi_fresh_f.jsonl tests/fixtures/phi_fresh_g.jsonl tests/fixtures/phi_fresh_h.jsonl
     --save docs/phi_recall.json` after
     changing the scanner or a set, and
     paste the table it prints with --table into the README."""

@@ -128,3 +128,37 @@ def test_strategy_evaluation_labels_through_the_label_stage(notes_dir, taxonomy,
     assert [o.labels for o in outcomes] == [silver[t] for t in texts]
     with pytest.raises(FactoryError, match="strategy json needs the LLM"):
         label_texts(texts, JsonStrategy(taxonomy), None)
+
+
+def test_the_llms_confidence_is_measured_against_gold(taxonomy, make_context):
+    """An LLM that is sure (token probability 0.95) when it answers with gold's labels and unsure (0.4) when it
+    answers wrongly: the report ranks right above wrong (AUROC 1) and gives the calibration error."""
+    import math
+
+    from factory.engines.base import RawOutput
+    from factory.quality.strategy_eval import strategies_markdown
+
+    gold = gold_rows()
+    by_text = dict(zip(gold.texts, gold.labels))
+    choice = {c.id: c.choice for c in taxonomy.categories}
+
+    def respond(request, sampling, call):
+        text = next(t for t in by_text if t in request.chat[-1]["content"])
+        right = len(text) % 2 == 0  # every other sentence answered right
+        wrong = [taxonomy.none.choice] if by_text[text] != ["none"] else [taxonomy.categories[0].choice]
+        labels = [choice.get(c, c) for c in by_text[text]] if right else wrong
+        p = 0.95 if right else 0.4
+        answer = json_output({"evidence": "", "labels": labels}).text
+        return RawOutput(answer, "stop", 50, 2, ((answer, math.log(p), {}),) if sampling.logprobs else None)
+
+    results, _ = evaluate_strategies(gold, ["json", "embedding", "embedding+json"], taxonomy, make_context(FakeEngine(respond)))
+    json_result = results["json"]
+    right = sum(len(t) % 2 == 0 for t in gold.texts) / len(gold)
+    assert json_result["confidence_n"] == len(gold) and json_result["confidence_auroc"] == 1.0
+    assert json_result["exact_match"] == pytest.approx(right, abs=1e-3)
+    # the sure answers are all right (0.95 vs 1.0) and the unsure all wrong (0.4 vs 0.0), bins weighted by count
+    assert json_result["confidence_ece"] == pytest.approx(right * 0.05 + (1 - right) * 0.4, abs=1e-3)
+    assert "confidence_ece" not in results["embedding"]  # no LLM, no confidence
+    assert results["embedding+json"]["confidence_n"] == len(gold)  # the combination keeps its LLM's confidence
+    table = strategies_markdown(results, "fake", "gold", len(gold))
+    assert "| — |" in table and f"{json_result['confidence_ece']:.3f}, 1.000" in table

@@ -1,4 +1,4 @@
-"""Review decisions as an append-only side table, and the review order."""
+"""The review order (the queue); the decisions' own store is tested in tests/review/test_store.py."""
 
 from __future__ import annotations
 
@@ -6,62 +6,11 @@ import polars as pl
 import pytest
 
 from factory.core.errors import FactoryError
-from factory.data.side_tables import KINDS, SideTable
 from factory.data.store import shard_paths
 from factory.data.taxonomy import load_taxonomy
 from factory.review.queue import build_queue
-from factory.review.store import ReviewLog, current_decisions
 
 TAXONOMY = load_taxonomy()
-
-
-def rows(run):
-    return pl.read_parquet(shard_paths(run / "silver")).select("row_id", "text", "labels").rows(named=True)
-
-
-def test_events_resolve_per_reviewer_with_undo(review_run):
-    log = ReviewLog(review_run, "silver")
-    first, second = rows(review_run)[:2]
-    sha = SideTable(review_run, "silver", "review")  # the kind is registered
-    assert sha.kind is KINDS["review"] and not sha.exists()
-    from factory.data.side_tables import text_sha256
-
-    a = dict(row_id=first["row_id"], text_sha256=text_sha256(first["text"]), shown_labels=first["labels"])
-    accept = log.append(reviewer="alice", decision="accept", **a)
-    correct = log.append(reviewer="alice", decision="correct", corrected_labels=["none"], **a)
-    log.append(reviewer="bob", decision="reject", phi_flag=True, note="x" * 900, **a)
-    log.append(reviewer="alice", decision="retract", retracts=correct.event_id, **a)  # undo: the accept stands again
-    current = {(r["row_id"], r["reviewer"]): r for r in current_decisions(review_run, "silver").iter_rows(named=True)}
-    assert current[(first["row_id"], "alice")]["event_id"] == accept.event_id
-    assert current[(first["row_id"], "alice")]["final_labels"] == first["labels"]
-    bob = current[(first["row_id"], "bob")]
-    assert bob["decision"] == "reject" and bob["phi_flag"] and len(bob["note"]) == 500 and bob["final_labels"] == []
-    assert len(shard_paths(log.folder)) == 4  # one shard per event
-
-    # a decision applies only to the text it was made on
-    log.append(reviewer="alice", decision="accept", row_id=second["row_id"], text_sha256="0" * 64,
-               shown_labels=second["labels"])
-    assert second["row_id"] not in current_decisions(review_run, "silver")["row_id"].to_list()
-
-    with pytest.raises(FactoryError):
-        log.append(reviewer="alice", decision="retract", **a)  # names no event
-    with pytest.raises(FactoryError):
-        log.append(reviewer="no spaces", decision="accept", **a)
-
-
-def test_compaction_keeps_every_event(review_run):
-    log = ReviewLog(review_run, "bronze")
-    for i in range(5):
-        log.append(reviewer="alice", decision="accept", row_id=f"r{i}", text_sha256="s", shown_labels=["none"])
-    before = log.read()
-    assert not log.compact(at=5) and log.compact(at=2)
-    assert len(shard_paths(log.folder)) == 1
-    assert log.read().equals(before)
-    # a crash between writing the folded shard and deleting the old ones leaves duplicates: read once
-    (log.folder / "part-00099.parquet").write_bytes(shard_paths(log.folder)[0].read_bytes())
-    assert log.read().equals(before)
-    log.append(reviewer="alice", decision="reject", row_id="r9", text_sha256="s")
-    assert shard_paths(log.folder)[-1].name == "part-00100.parquet"
 
 
 def test_informative_order_puts_doubt_first_round_robin_by_category(review_run):

@@ -1,7 +1,6 @@
 """The stage runner: resume of run folders written before it existed, commits on size or time, the
 manifest through an interruption, and units finished in the order they were taken."""
 
-import contextlib
 import json
 import shutil
 import time
@@ -120,33 +119,6 @@ def test_units_finish_in_the_order_they_were_taken(taxonomy, make_context):
     sentences = [Sentence("n", i, 0, 10, f"Sentence number {i} is here.") for i in range(10)]
     run_label(sentences, taxonomy, ctx)
     assert pl.read_parquet(ctx.run.out / "silver")["sentence_index"].to_list() == list(range(10))
-
-
-def test_an_interrupt_stops_the_engine_at_once_and_a_normal_end_closes_it(make_context):
-    """Ctrl-C or SIGTERM inside a stage: the context asks its engine to stop now (drop work in flight, kill rather
-    than wait; a service manager gives a few seconds), where a finished stage closes it gracefully."""
-
-    class Recording(TrivialEngine):
-        def __init__(self):
-            super().__init__()
-            self.ended: list[str] = []
-
-        def close(self):
-            self.ended.append("close")
-
-        def stop_now(self):
-            self.ended.append("stop_now")
-
-    for interrupt, expected in ((False, ["close"]), (True, ["stop_now"])):
-        engine = Recording()
-        ctx = make_context(engine)
-        with pytest.raises(KeyboardInterrupt) if interrupt else contextlib.nullcontext():
-            with ctx:
-                _ = ctx.engine
-                if interrupt:
-                    raise KeyboardInterrupt
-        assert engine.ended == expected
-        ctx.run._lock.close()
 
 
 def test_a_new_llm_stage_declares_its_call_and_gets_identity_keys_and_lineage(taxonomy, make_context):

@@ -122,21 +122,3 @@ def test_bad_model_inputs_are_factory_errors(tmp_path):
         build_model("svm", CATS, 0)
     with pytest.raises(FactoryError, match="not a saved model"):
         load_model(tmp_path)
-
-
-def test_torch_threads_respects_override_and_load(monkeypatch):
-    import os
-
-    from factory.engines import embedder as train
-
-    monkeypatch.setenv("FACTORY_TORCH_THREADS", "3")
-    assert train.torch_threads() == 3
-    monkeypatch.setenv("FACTORY_TORCH_THREADS", "two")
-    with pytest.raises(FactoryError, match="FACTORY_TORCH_THREADS"):
-        train.torch_threads()
-    monkeypatch.delenv("FACTORY_TORCH_THREADS")
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    assert train.torch_threads() == 2  # idle machine: both cores
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.8, 1.0, 1.0))
-    assert train.torch_threads() == 1  # another process keeps the cores busy

@@ -1,5 +1,5 @@
-"""The review server over plain HTTP (no browser): the token, Host and Origin checks, the CSRF token,
-reviewers kept apart, and a refused non-loopback address."""
+"""The review app: over plain HTTP (no browser) the token, Host and Origin checks, the CSRF token, reviewers
+kept apart and a refused non-loopback address; in process, a session's decisions, skips and undo."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import urllib.request
 
 import pytest
 
+from factory.core.errors import FactoryError
+from factory.data.taxonomy import load_taxonomy
+from factory.review.app import ReviewSession, bind, is_loopback
+from factory.review.queue import build_queue
 from factory.review.store import ReviewLog, current_decisions
 from tests.review.conftest import ROOT
 
@@ -155,3 +159,60 @@ def test_an_accept_over_changed_labels_and_a_second_name_are_refused(review_run,
     status, _, text = call(server.base + "/api/reviewer", cookie=cookie, body={"reviewer": "bob"}, headers=own)
     assert status == 409 and "reviews as alice" in json.loads(text)["error"]
     assert json.loads(call(server.base + "/api/config", cookie=cookie)[2])["rules"][-1]["source"] == "review"
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.9", True), ("::1", True), ("[::1]", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("192.0.2.1", False),
+                                            ("example.org", False), ("", False)])
+def test_only_loopback_addresses_count_as_this_machine(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_bind_listens_on_loopback_and_refuses_anything_else():
+    sock = bind("127.0.0.1", None)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
+    finally:
+        sock.close()
+    with pytest.raises(FactoryError, match="--host 0.0.0.0: .*loopback address only"):
+        bind("0.0.0.0", None)
+
+
+def _session(run, reviewer="alice") -> ReviewSession:
+    taxonomy = load_taxonomy()
+    return ReviewSession(run_dir=run, dataset="silver", reviewer=reviewer, order="informative", taxonomy=taxonomy,
+                         queue=build_queue(run, "silver", taxonomy), log=ReviewLog(run, "silver"),
+                         fixed_reviewer=reviewer is not None)
+
+
+def test_a_session_decides_skips_and_undoes_in_order(review_run):
+    session = _session(review_run)
+    first, second = session.queue[0], session.queue[1]
+    session.skip({"index": 0, "row_id": first.row_id})
+    session.skip({"index": 0, "row_id": first.row_id})  # a reload passing it again records nothing
+    assert session.state()["skipped"] == 1 and session.state()["first_open"] == 1
+    session.decide({"index": 1, "row_id": second.row_id, "decision": "correct", "labels": ["none"], "note": " why "})
+    saved = session.decide({"index": 0, "row_id": first.row_id, "decision": "reject"})
+    assert saved["state"]["decided"] == 2 and saved["state"]["skipped"] == 0  # a decision ends the skip
+    assert session.item(1)["decision"]["labels"] == ["none"] and session.item(1)["decision"]["note"] == "why"
+    assert session.undo()["undone"] == "reject" and session.state()["decided"] == 1  # the latest first
+    # a new session of the same reviewer (a restarted server) sees the same decisions
+    again = _session(review_run)
+    assert again.state()["decided"] == 1 and again.item(1)["decision"]["decision"] == "correct"
+    with pytest.raises(ValueError, match="not at that place in the queue"):
+        session.decide({"index": 0, "row_id": second.row_id, "decision": "accept"})
+    with pytest.raises(ValueError, match="decision must be one of"):
+        session.decide({"index": 1, "row_id": second.row_id, "decision": "maybe"})
+
+
+def test_a_session_without_a_reviewer_asks_for_one_first(review_run):
+    session = _session(review_run, reviewer=None)
+    first = session.queue[0]
+    with pytest.raises(ValueError, match="name yourself first"):
+        session.decide({"index": 0, "row_id": first.row_id, "decision": "accept"})
+    with pytest.raises(ValueError, match="reviewer"):
+        session.set_reviewer({"reviewer": "no spaces allowed"})
+    assert session.set_reviewer({"reviewer": "carol"})["reviewer"] == "carol"
+    session.decide({"index": 0, "row_id": first.row_id, "decision": "accept"})
+    assert current_decisions(review_run, "silver")["reviewer"].to_list() == ["carol"]
+    session.held.close()

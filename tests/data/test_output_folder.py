@@ -195,3 +195,40 @@ def test_a_file_added_while_the_output_is_built_is_kept_and_the_new_output_dropp
     with pytest.raises(FactoryError, match="changed while `report-maker` ran"):
         folder.commit()
     assert tree_hashes(tmp_path / "out") == before and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_report_is_written_whole_with_its_tables_and_a_failure_keeps_the_old_one(tmp_path, monkeypatch):
+    from factory.data import store
+    from factory.data.output_folder import write_report
+
+    out = tmp_path / "report"
+    files = {"t.parquet": pl.DataFrame({"a": [1]}), "s.json": {"k": 1}, "r.md": "# one\n"}
+    assert write_report(out, REPORT, files, note="first") == out
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["files"] == ["r.md", "s.json", "t.parquet"] and marker["note"] == "first"
+    assert pl.read_parquet(out / "t.parquet")["a"].to_list() == [1]
+    before = tree_hashes(tmp_path)
+
+    def full_disk(frame, path):
+        raise FactoryError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(store, "atomic_write_parquet", full_disk)  # the table is the last file written
+    with pytest.raises(FactoryError, match="No space left"):
+        write_report(out, REPORT, {"r.md": "# two\n", "t.parquet": pl.DataFrame({"a": [2]})})
+    assert tree_hashes(tmp_path) == before  # the old report whole, no build folder left
+    (out / "mine.txt").write_text("a user's file")
+    with pytest.raises(FactoryError, match="holds mine.txt"):
+        write_report(out, REPORT, files)
+
+
+def test_a_run_folder_keeps_opening_with_a_report_a_command_wrote_into_it(tmp_path):
+    run = tmp_path / "run"
+    with Run.open(run):  # no stage ran yet: the folder has no manifest
+        pass
+    _write(REPORT, run / "strategies", {"strategies.md": "x"})
+    (run / ".strategies.building-4242").mkdir()  # what a command killed while building it leaves
+    with Run.open(run):
+        pass
+    (run / "strategies" / "other.txt").write_text("not the command's")
+    with pytest.raises(FactoryError, match="not a run folder of this factory"):
+        Run.open(run)
