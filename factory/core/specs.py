@@ -253,6 +253,7 @@ class WriterEngine(EngineFields):
 
     out: Out = None
     HELP = {"out": "Run folder (default: a new folder under data/runs/). An existing run folder is resumed."}
+    ALSO = {"out": ("--run",)}  # every command that works in a run folder takes --run; writers also say --out
 
 
 class JudgeEngine(EngineFields):

@@ -85,6 +85,24 @@ def test_run_is_required_except_where_a_group_takes_subcommands():
         specs.CheckSpec()
 
 
+def test_every_command_on_a_run_folder_takes_run_and_the_writers_also_out(tmp_path):
+    """One spelling for the run folder: --run everywhere (label and synthesize write it, so --out too)."""
+    from factory.cli.main import main
+
+    for command in ("label", "synthesize"):
+        group = main.get_command(None, command)
+        ctx = group.make_context(command, ["--notes", str(tmp_path), "--run", str(tmp_path / "r")]
+                                 if command == "label" else ["--run", str(tmp_path / "r")])
+        assert Path(ctx.params["out"]) == tmp_path / "r"
+
+    def takes_run(spec) -> bool:
+        out = spec.model_fields.get("out")
+        return "run" in spec.model_fields or (out is not None and "--run" in opt_of(out).also)
+
+    assert {"label", "synthesize", "check", "consistency", "dedup", "check-phi", "export", "quality"} <= {
+        name for name, spec in COMMANDS.items() if takes_run(spec)}
+
+
 def test_predict_takes_notes_as_a_switch_under_its_own_name_and_the_older_one():
     field = specs.PredictSpec.model_fields["as_notes"]
     assert opt_of(field).long("as_notes") == "--as-notes" and opt_of(field).aliases == ("--notes",)
