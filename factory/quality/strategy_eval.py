@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from factory.core.errors import FactoryError
 from factory.data.output_folder import Writer, write_report
 from factory.data.rows import Rows
 from factory.data.taxonomy import Taxonomy
+from factory.quality.llm_vs_review import reliability
 from factory.stages.context import StageContext
 from factory.stages.label import label_texts
 from factory.stages.strategies import LLM_STRATEGIES, Labelled, build_strategy
@@ -48,10 +50,6 @@ def confidence_against_gold(labelled: list[Labelled], gold_labels: list[list[str
     """How far the LLM's own confidence (the logprob confidence silver rows carry) can be trusted, against
     gold: the expected calibration error of P(label set == gold's) and the AUROC of telling right answers
     from wrong ones. Empty when the engine gave no log-probabilities (or the strategy asks no LLM)."""
-    from sklearn.metrics import roc_auc_score
-
-    from factory.quality.llm_vs_review import reliability
-
     pairs = [(o.confidence, sorted(o.labels or []) == sorted(g)) for o, g in zip(labelled, gold_labels, strict=True)
              if o.ok and o.confidence is not None]
     if not pairs:

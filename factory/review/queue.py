@@ -109,10 +109,13 @@ def _check_details(check: dict | None, reasons: list[str]) -> tuple[dict | None,
     return {"verdict": check["verdict"], "reason": check.get("reason")}, 2.0 if check["verdict"] == "reject" else 0.0
 
 
-def _consistency_details(vote: dict | None) -> tuple[dict | None, float, bool]:
-    """(what the page shows, doubt, contested) of one row's self-consistency vote."""
+def _consistency_details(vote: dict | None, label_confidence: float | None = None) -> tuple[dict | None, float, bool]:
+    """(what the page shows, doubt, contested) of one row's self-consistency vote; for a row consistency did not
+    sample, the label stage's own confidence is the evidence where the engine gave one."""
     if vote is None:
-        return None, 0.5, False  # never sampled: no evidence of confidence either way
+        if label_confidence is not None:
+            return None, 1.0 - float(label_confidence), float(label_confidence) < LOW_CONFIDENCE
+        return None, 0.5, False  # never sampled, no logprobs: no evidence of confidence either way
     agreement = float(vote["agreement"]) if vote.get("agreement") is not None else 0.0
     confidence = vote.get("logprob_confidence")
     doubt = 1.0 - agreement + (0.0 if vote.get("silver_agrees") else 2.0)
@@ -162,10 +165,7 @@ def silver_items(run_dir: Path, rows: pl.DataFrame, signals: Signals) -> list[It
         label_confidence = row.get("logprob_confidence")
         reasons = why_parts(view, signals.missing, vote, labels, signals.name, no_votes, label_confidence)
         check, doubt = _check_details(checks.get(row["row_id"]), reasons)
-        consistency, vote_doubt, vote_contested = _consistency_details(vote)
-        if vote is None and label_confidence is not None:  # unsampled: the label stage's confidence is the evidence
-            vote_doubt = 1.0 - float(label_confidence)
-            vote_contested = float(label_confidence) < LOW_CONFIDENCE
+        consistency, vote_doubt, vote_contested = _consistency_details(vote, label_confidence)
         classifier, classifier_doubt_, classifier_contested = _classifier_details(view)
         before, after = context.get(row["row_id"], ([], []))
         details = {"evidence": row.get("evidence") or "", "note_id": row.get("note_id"),
