@@ -27,7 +27,7 @@ from factory.data.rows import Rows, normalise_text
 from factory.data.side_tables import SideTable, require_dataset
 from factory.data.store import atomic_write_json, content_key, read_dataset, utc_now
 from factory.stages.context import StageStats
-from factory.stages.runner import TaskDefaults, Unit, run_local
+from factory.stages.runner import SideTableTask, Unit, run_local
 
 DEFAULT_THRESHOLD = 0.92  # MiniLM cosine; measured on the demo: paraphrases with a changed word sit above 0.93
 STAGE = "bronze_dedup"
@@ -115,7 +115,7 @@ def dedup_summary(frame: pl.DataFrame) -> dict:
             "rate": flagged.height / frame.height if frame.height else 0.0, "by_reason": by_reason}
 
 
-class DedupTask(TaskDefaults):
+class DedupTask(SideTableTask):
     """Units are bronze rows, with no request: the verdicts of the rows still to judge are computed at once
     (one embedding pass over bronze and the reference), then each unit is one verdict row."""
 
@@ -124,7 +124,7 @@ class DedupTask(TaskDefaults):
     title = "dedup (bronze)"
     row_schema = DEDUP_SCHEMA
     key_column = "dedup_key"
-    call = None
+    dataset, kind = "bronze", "dedup"
 
     def __init__(self, reference: Reference, threshold: float, embedder=None):
         self.reference, self.threshold, self.embedder = reference, threshold, embedder
@@ -153,9 +153,6 @@ class DedupTask(TaskDefaults):
     def unit_key(self, identity: dict, **inputs: object) -> str:
         return content_key(task=self.name, **inputs, **identity)
 
-    def committed_keys(self, ctx) -> set[str]:
-        return SideTable(ctx.run.out, "bronze", "dedup").keys()
-
     def total(self) -> int | None:
         return self.bronze.height if self.bronze is not None else None
 
@@ -170,9 +167,6 @@ class DedupTask(TaskDefaults):
         for key, verdict, text, category in zip(self.keys, verdicts, bronze["text"], bronze["category"]):
             yield Unit(key, {**verdict, "text": text, "category": category, "threshold": self.threshold,
                              "encoder_hash": self.embedder.fingerprint, "created_at": now, "dedup_key": key})
-
-    def rows(self, unit: Unit, results, lineage) -> tuple[list[dict], list[dict]]:
-        return [unit.item], []
 
     def summary(self, stats: StageStats) -> dict:
         """The counts of the current table (every bronze row as it is now), also written to summary.json."""

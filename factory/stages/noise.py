@@ -14,10 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from factory.data.side_tables import SideTable
 from factory.data.store import content_key
 from factory.stages.context import StageStats
-from factory.stages.runner import TaskDefaults, Unit, run_local
+from factory.stages.runner import SideTableTask, Unit, run_local
 
 NOISE_DIR = "silver_noise"
 NOISE_SCHEMA = {
@@ -33,13 +32,13 @@ NOISE_SCHEMA = {
 }
 
 
-class NoiseFlagsTask(TaskDefaults):
+class NoiseFlagsTask(SideTableTask):
     name = "noise"
     stage = NOISE_DIR
     title = "label-noise flags (silver)"
     row_schema = NOISE_SCHEMA
     key_column = "noise_key"
-    call = None
+    dataset, kind = "silver", "noise"
 
     def __init__(self, flags: pl.DataFrame, threshold: float, gold_fingerprint: str):
         self.flags, self.threshold, self.gold = flags, threshold, gold_fingerprint
@@ -47,9 +46,6 @@ class NoiseFlagsTask(TaskDefaults):
     def identity(self, ctx) -> dict:
         # Threshold and gold key each flag instead (a report with others flags again).
         return {"judge": "gold-trained classifier against silver labels"}
-
-    def committed_keys(self, ctx) -> set[str]:
-        return SideTable(ctx.run.out, "silver", "noise").keys()
 
     def total(self) -> int | None:
         return self.flags.height
@@ -59,9 +55,6 @@ class NoiseFlagsTask(TaskDefaults):
             key = content_key(task=self.name, row_id=row["row_id"], text=row["text"], labels=list(row["labels"]),
                               threshold=self.threshold, gold=self.gold)
             yield Unit(key, {**row, "noise_key": key})
-
-    def rows(self, unit: Unit, results, lineage) -> tuple[list[dict], list[dict]]:
-        return [unit.item], []
 
     def summary(self, stats: StageStats) -> dict:
         return {"rows": self.flags.height, "flagged": int(self.flags["flagged"].sum()), "threshold": self.threshold}

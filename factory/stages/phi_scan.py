@@ -21,7 +21,7 @@ from factory.core.errors import FactoryError
 from factory.data.side_tables import SideTable, text_sha256
 from factory.data.store import atomic_write_json, content_key, read_dataset, shard_paths, utc_now
 from factory.stages.context import StageStats
-from factory.stages.runner import TaskDefaults, Unit, run_local
+from factory.stages.runner import SideTableTask, Unit, run_local
 
 PHI_DIR = "bronze_phi"
 SCAN_INFO = "scan.json"
@@ -51,7 +51,7 @@ def load_bronze(run: Path) -> pl.DataFrame:
     return frame
 
 
-class PhiScanTask(TaskDefaults):
+class PhiScanTask(SideTableTask):
     """`scanner.scan(texts)` gives the findings of each text (objects with `.type` and `.reason()`);
     `settings` (method, n-gram length, references) are recorded in scan.json and the manifest, and with the
     reference fingerprint key every row."""
@@ -62,7 +62,7 @@ class PhiScanTask(TaskDefaults):
     unit_name = "sentences"
     row_schema = PHI_SCHEMA
     key_column = "phi_key"
-    call = None
+    dataset, kind = "bronze", "phi"
 
     def __init__(self, scanner, settings: dict, reference_fingerprint: str | None):
         self.scanner, self.settings, self.reference = scanner, settings, reference_fingerprint
@@ -82,9 +82,6 @@ class PhiScanTask(TaskDefaults):
         self.keys = [content_key(task=self.name, row_id=row_id, text_sha256=text_sha256(text), **scan)
                      for row_id, text in zip(self.bronze["row_id"], self.bronze["text"])]
 
-    def committed_keys(self, ctx) -> set[str]:
-        return SideTable(ctx.run.out, "bronze", "phi").keys()
-
     def total(self) -> int | None:
         return self.bronze.height if self.bronze is not None else None
 
@@ -99,9 +96,6 @@ class PhiScanTask(TaskDefaults):
                 yield Unit(key, {"row_id": row_id, "phi_status": "quarantined" if hits else "pass",
                                  "phi_reasons": [h.reason() for h in hits], "phi_types": sorted({h.type for h in hits}),
                                  "text_sha256": text_sha256(text), "scanned_at": now, "phi_key": key})
-
-    def rows(self, unit: Unit, results, lineage) -> tuple[list[dict], list[dict]]:
-        return [unit.item], []
 
     def summary(self, stats: StageStats) -> dict:
         """The status of every bronze row as it is now, also written to scan.json (the data card reads it)."""

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from factory.core.progress import progress_bar
 from factory.data.store import FAILED_SCHEMA, ShardWriter, content_key, existing_values, read_dataset
-from factory.data.side_tables import require_dataset
+from factory.data.side_tables import SideTable, require_dataset
 from factory.engines.base import EngineStream, Request, Result, Sampling
 from factory.stages.call import LLMCall
 from factory.stages.context import RunContext, StageContext, StageStats
@@ -139,6 +139,22 @@ class LLMTask(Task[StageContext]):
 
 
 TaskDefaults = Task  # the name tasks subclassed before Task held the defaults itself
+
+
+class SideTableTask(Task):
+    """A task that judges the rows of a run's dataset into its side table `<run>/<dataset>_<kind>/` without an
+    LLM (dedup, the PHI scan, the label-noise flags): each unit's item is its one row, and the committed keys
+    are the table's."""
+
+    dataset: str
+    kind: str
+    call = None
+
+    def committed_keys(self, ctx) -> set[str]:
+        return SideTable(ctx.run.out, self.dataset, self.kind).keys()
+
+    def rows(self, unit: Unit, results: list[Result], lineage: Lineage) -> tuple[list[dict], list[dict]]:
+        return [unit.item], []
 
 
 class LedgerTask(LLMTask):
